@@ -1,0 +1,221 @@
+"""The ``bazooka`` command: a thin adapter over :func:`bazooka.runner.run`.
+
+Exit codes: 0 success; 1 a step failed (or, for ``status``, a service is unreachable);
+2 invalid input (event, flags or environment); 3 refused without force.
+Machine output (``--json``) and the human summary go to stdout; JSON log lines go to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from enum import IntEnum
+from pathlib import Path
+from typing import Any, TextIO
+
+from bazooka import __version__
+from bazooka.errors import BazookaError, ConfigError, ForceRequired, InvalidEvent
+from bazooka.event import EVENT_FIELDS, BazookaEvent, parse_event, parse_event_json
+
+
+class ExitCode(IntEnum):
+    """Process exit codes, stable for scripts."""
+
+    OK = 0
+    FAILED = 1
+    INVALID_INPUT = 2
+    FORCE_REQUIRED = 3
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse exits 2 on bad usage, which is our invalid-input code; keep its message."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line grammar."""
+    parser = _Parser(
+        prog="bazooka",
+        description="Deploy or reset a dYdX v4 Indexer environment: migrations, Kafka topics, "
+        "Redis, stateful orders to Vulcan.",
+    )
+    parser.add_argument("--version", action="version", version=f"bazooka {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    for name, help_text in (
+        ("run", "run the steps the event asks for"),
+        ("plan", "show what `run` would do, changing nothing (same as run --dry-run)"),
+    ):
+        cmd = sub.add_parser(name, help=help_text, description=help_text)
+        events = cmd.add_argument_group("event (one flag per BazookaEvent field)")
+        for field in EVENT_FIELDS:
+            flag = field.replace("_", "-")
+            aliases = [f"--{flag}"] + ([f"--{field}"] if flag != field else [])
+            events.add_argument(
+                *aliases, dest=field, action="store_true", help=f"set {field}: true"
+            )
+        cmd.add_argument(
+            "--event",
+            metavar="FILE",
+            help="read the event JSON from FILE ('-' for stdin) instead of flags",
+        )
+        if name == "run":
+            cmd.add_argument(
+                "--dry-run",
+                action="store_true",
+                help="preview the steps with concrete numbers; change nothing",
+            )
+        _output_flags(cmd)
+
+    status = sub.add_parser("status", help="read-only state: migrations, lock, topics, Redis")
+    _output_flags(status)
+    unlock = sub.add_parser(
+        "unlock",
+        help="release a migration lock left by a killed run (knex migrate:unlock)",
+    )
+    _output_flags(unlock)
+    return parser
+
+
+def _output_flags(cmd: argparse.ArgumentParser) -> None:
+    cmd.add_argument("--json", action="store_true", help="print a JSON document on stdout")
+    cmd.add_argument(
+        "--log-level",
+        choices=["debug", "info", "warning", "error"],
+        help="JSON logs on stderr at this level (default: LOG_LEVEL, or warning on a terminal)",
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``bazooka`` script."""
+    args = build_parser().parse_args(argv)
+    out = sys.stdout
+    try:
+        from bazooka.settings import Settings  # noqa: PLC0415
+
+        settings = Settings.from_env()
+    except ConfigError as exc:
+        return _fail(out, args.json, exc, ExitCode.INVALID_INPUT)
+    _configure_logs(args.log_level or _default_log_level(settings.log_level))
+    if args.command == "status":
+        return _status(out, args.json, settings)
+    if args.command == "unlock":
+        return _unlock(out, args.json, settings)
+    return _run(out, args, settings)
+
+
+def _run(out: TextIO, args: argparse.Namespace, settings: Any) -> int:
+    from bazooka.runner import run  # noqa: PLC0415
+
+    try:
+        event = _event_from_args(args)
+    except InvalidEvent as exc:
+        return _fail(out, args.json, exc, ExitCode.INVALID_INPUT)
+    dry_run = args.command == "plan" or getattr(args, "dry_run", False)
+    live = not args.json and out.isatty()
+    try:
+        if live:
+            from rich.console import Console  # noqa: PLC0415
+
+            from bazooka.console import RichProgress  # noqa: PLC0415
+
+            with RichProgress(Console(file=out)) as progress:
+                report = run(event, settings, dry_run=dry_run, progress=progress)
+        else:
+            report = run(event, settings, dry_run=dry_run)
+    except ForceRequired as exc:
+        return _fail(out, args.json, exc, ExitCode.FORCE_REQUIRED)
+    if args.json:
+        out.write(json.dumps(report.to_dict(), indent=2, default=str) + "\n")
+    else:
+        _print_report(out, report)
+    return ExitCode.OK if report.ok else ExitCode.FAILED
+
+
+def _event_from_args(args: argparse.Namespace) -> BazookaEvent:
+    flagged = {f: True for f in EVENT_FIELDS if getattr(args, f)}
+    if args.event is None:
+        return parse_event(flagged)
+    if flagged:
+        raise InvalidEvent(
+            "Invalid event: use either --event FILE or flags, not both "
+            f"(flags given: {', '.join(flagged)})"
+        )
+    try:
+        text = sys.stdin.read() if args.event == "-" else Path(args.event).read_text("utf-8")
+    except OSError as exc:
+        raise InvalidEvent(f"Invalid event: cannot read {args.event}: {exc.strerror}") from None
+    return parse_event_json(text)
+
+
+def _print_report(out: TextIO, report: Any) -> None:
+    from rich.console import Console  # noqa: PLC0415
+
+    from bazooka.console import print_plan_details, summary_table  # noqa: PLC0415
+
+    console = Console(file=out, soft_wrap=not out.isatty())
+    if not report.steps:
+        console.print("Nothing to do: the event sets no step.")
+        return
+    console.print(summary_table(report))
+    if report.dry_run:
+        print_plan_details(console, report)
+    if report.failure is not None:
+        console.print(f"[bold red]Failed[/]: {report.failure}")
+
+
+def _status(out: TextIO, as_json: bool, settings: Any) -> int:
+    from bazooka import status  # noqa: PLC0415
+
+    state = status.gather(settings)
+    if as_json:
+        out.write(json.dumps(state, indent=2, default=str) + "\n")
+    else:
+        from rich.console import Console  # noqa: PLC0415
+
+        from bazooka.console import status_tables  # noqa: PLC0415
+
+        status_tables(Console(file=out, soft_wrap=not out.isatty()), state)
+    return ExitCode.OK if status.all_reachable(state) else ExitCode.FAILED
+
+
+def _unlock(out: TextIO, as_json: bool, settings: Any) -> int:
+    from bazooka.postgres import migrator  # noqa: PLC0415
+    from bazooka.postgres.connection import connect, translated  # noqa: PLC0415
+
+    try:
+        with connect(settings) as conn, translated("unlock", settings):
+            result = migrator.unlock(conn)
+    except BazookaError as exc:
+        return _fail(out, as_json, exc, ExitCode.FAILED)
+    if as_json:
+        out.write(json.dumps(result) + "\n")
+    elif not result["lock_table_exists"]:
+        out.write("No knex_migrations_lock table: nothing to unlock.\n")
+    else:
+        state = "was locked; released" if result["was_locked"] else "was already free"
+        out.write(f"Migration lock {state}.\n")
+    return ExitCode.OK
+
+
+def _fail(out: TextIO, as_json: bool, exc: BaseException, code: ExitCode) -> int:
+    if as_json:
+        payload = {"ok": False, "error": str(exc), "kind": type(exc).__name__}
+        out.write(json.dumps(payload) + "\n")
+    else:
+        sys.stderr.write(f"bazooka: {exc}\n")
+    return code
+
+
+def _default_log_level(configured: str) -> str:
+    return "warning" if sys.stderr.isatty() else configured
+
+
+def _configure_logs(level: str) -> None:
+    from bazooka.logs import configure  # noqa: PLC0415
+
+    configure(level, stream=sys.stderr)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,172 @@
+"""Human output for the CLI: live progress on a TTY, a summary table, status tables.
+
+Nothing here runs in Lambda or with ``--json``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+
+from bazooka.plan import Step
+from bazooka.report import Report, StepOutcome, StepStatus, headline
+
+_STYLE = {
+    StepStatus.SUCCEEDED: "[green]✔ succeeded[/]",
+    StepStatus.FAILED: "[bold red]✘ failed[/]",
+    StepStatus.SKIPPED: "[yellow]- skipped[/]",
+    StepStatus.NOT_RUN: "[dim]· not run[/]",
+    StepStatus.PLANNED: "[cyan]→ would run[/]",
+}
+
+
+class RichProgress:
+    """A live progress display: one line per step, with a bar when the step's work is counted."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self._progress = Progress(
+            SpinnerColumn(),
+            TextColumn("[bold]{task.fields[step]}[/] {task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=False,
+        )
+        self._task: TaskID | None = None
+
+    def __enter__(self) -> RichProgress:
+        self._progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._progress.stop()
+
+    def step_started(self, step: Step) -> None:
+        """Add a line for the step."""
+        self._task = self._progress.add_task("", total=None, step=step.name)
+
+    def step_finished(self, outcome: StepOutcome) -> None:
+        """Close the step's line with its outcome."""
+        if self._task is None:
+            self._task = self._progress.add_task("", total=None, step=outcome.name)
+        total = self._progress.tasks[self._task].total
+        self._progress.update(
+            self._task,
+            description=f"{_STYLE[outcome.status]} {headline(outcome.name, outcome.details)}",
+            total=total if total is not None else 1,
+            completed=total if total is not None else 1,
+        )
+        self._task = None
+
+    def start_task(self, description: str, total: int | None) -> None:
+        """The current step's countable work."""
+        if self._task is not None:
+            self._progress.update(self._task, description=description, total=total, completed=0)
+
+    def advance(self, amount: int = 1, description: str | None = None) -> None:
+        """Move the current step's bar."""
+        if self._task is not None:
+            self._progress.advance(self._task, amount)
+            if description:
+                self._progress.update(self._task, description=description)
+
+
+def summary_table(report: Report) -> Table:
+    """One row per planned step: status, duration, what it did."""
+    title = "Bazooka plan (dry run: nothing changed)" if report.dry_run else "Bazooka run"
+    table = Table(title=title, title_justify="left")
+    table.add_column("step")
+    table.add_column("destructive", justify="center")
+    table.add_column("status")
+    table.add_column("time", justify="right")
+    table.add_column("details")
+    for step in report.steps:
+        detail = step.error if step.error else headline(step.name, step.details)
+        table.add_row(
+            step.name,
+            "[red]yes[/]" if step.destructive else "no",
+            _STYLE[step.status],
+            f"{step.duration_s:.2f}s",
+            detail,
+        )
+    return table
+
+
+def print_plan_details(console: Console, report: Report) -> None:
+    """For a dry run, the concrete lists behind each step (migration names, topics...)."""
+    for step in report.steps:
+        interesting = {k: v for k, v in step.details.items() if v not in (None, [], {}, 0)}
+        if not interesting:
+            continue
+        console.print(f"[bold]{step.name}[/]")
+        for key, value in interesting.items():
+            console.print(f"  {key}: {_short(value)}")
+
+
+def status_tables(console: Console, status: dict[str, Any]) -> None:
+    """Render ``bazooka status``."""
+    pg = status["postgres"]
+    console.print("[bold]PostgreSQL[/]")
+    if "error" in pg:
+        console.print(f"  [red]unreachable[/]: {pg['error']}")
+    else:
+        lock = {None: "no lock table", True: "[red]LOCKED[/]", False: "free"}[pg["locked"]]
+        console.print(f"  {pg['target']}")
+        console.print(
+            f"  migrations: {pg['applied_count']} applied, {pg['pending_count']} pending "
+            f"(of {pg['known_migrations']} known); latest batch {pg['latest_batch']}; lock {lock}"
+        )
+        if pg["unknown"]:
+            console.print(f"  [red]unknown recorded migrations[/]: {', '.join(pg['unknown'])}")
+        if pg["pending"]:
+            console.print(f"  pending: {_short(pg['pending'])}")
+        if pg["invalid_indexes"]:
+            console.print(f"  [red]invalid indexes[/]: {', '.join(pg['invalid_indexes'])}")
+    kafka = status["kafka"]
+    console.print("[bold]Kafka[/]")
+    if "error" in kafka:
+        console.print(f"  [red]unreachable[/]: {kafka['error']}")
+    else:
+        table = Table("topic", "partitions", "target", "replicas", "records")
+        for topic, info in kafka["topics"].items():
+            if not info["exists"]:
+                table.add_row(topic, "[red]missing[/]", str(info["target_partitions"]), "", "")
+                continue
+            mark = "" if info["partitions"] == info["target_partitions"] else "[yellow]≠[/] "
+            table.add_row(
+                topic,
+                f"{mark}{info['partitions']}",
+                str(info["target_partitions"]),
+                str(info["replication_factor"]),
+                str(info["records"]),
+            )
+        console.print(f"  {kafka['brokers']} broker(s) at {kafka['brokers_url']}")
+        console.print(table)
+    redis = status["redis"]
+    console.print("[bold]Redis[/]")
+    if "error" in redis:
+        console.print(f"  [red]unreachable[/]: {redis['error']}")
+    else:
+        per_db = ", ".join(f"{db}: {n}" for db, n in redis["keys"].items()) or "empty"
+        console.print(f"  {redis['url']}: {redis['total_keys']} key(s) ({per_db})")
+
+
+def _short(value: Any, limit: int = 8) -> str:
+    if isinstance(value, list) and len(value) > limit:
+        return ", ".join(map(str, value[:limit])) + f" … (+{len(value) - limit} more)"
+    if isinstance(value, list):
+        return ", ".join(map(str, value))
+    return str(value)

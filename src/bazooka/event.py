@@ -1,0 +1,136 @@
+"""The invocation event, validated strictly at the edge, and the force guard.
+
+Every field is a JSON boolean defaulting to false. Unlike the original (which compares
+``=== true`` in its guard but executes on truthiness, so ``"true"`` strings slip past the
+guard), a non-boolean value or an unknown field is rejected before anything is touched.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from bazooka.errors import ForceRequired, InvalidEvent
+
+FORCE_REQUIRED_MESSAGE = 'Cannot run bazooka without force flag set to "true"'
+
+
+class BazookaEvent(BaseModel):
+    """What one invocation asks Bazooka to do."""
+
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+    migrate: bool = False
+    rollback: bool = False
+    clear_db: bool = False
+    reset_db: bool = False
+    create_kafka_topics: bool = False
+    clear_kafka_topics: bool = False
+    clear_redis: bool = False
+    send_stateful_orders_to_vulcan: bool = False
+    force: bool = False
+
+    @property
+    def destructive_requests(self) -> list[str]:
+        """The fields set to true that the force guard protects, in declaration order."""
+        return [name for name in DESTRUCTIVE_FIELDS if getattr(self, name)]
+
+    def requested(self) -> list[str]:
+        """Names of the operation fields set to true (``force`` excluded)."""
+        return [name for name in EVENT_FIELDS if name != "force" and getattr(self, name)]
+
+
+EVENT_FIELDS: tuple[str, ...] = tuple(BazookaEvent.model_fields)
+DESTRUCTIVE_FIELDS: tuple[str, ...] = (
+    "rollback",
+    "clear_db",
+    "reset_db",
+    "clear_kafka_topics",
+    "clear_redis",
+)
+
+
+def parse_event(payload: Any) -> BazookaEvent:
+    """Validate a decoded JSON value (a direct Lambda event or an API Gateway proxy event).
+
+    An object with a ``body`` key is treated as an API Gateway proxy event whose body is the
+    event's JSON text (base64-decoded first when ``isBase64Encoded`` is true).
+    """
+    if isinstance(payload, Mapping) and "body" in payload:
+        payload = _decode_proxy_body(payload)
+    if not isinstance(payload, Mapping):
+        raise InvalidEvent(f"Invalid event: expected a JSON object, got {_json_kind(payload)}")
+    try:
+        return BazookaEvent.model_validate(dict(payload))
+    except ValidationError as exc:
+        raise InvalidEvent("Invalid event: " + _describe(exc, payload)) from None
+
+
+def parse_event_json(text: str | bytes) -> BazookaEvent:
+    """Parse and validate event JSON text (``--event FILE``, API Gateway bodies)."""
+    try:
+        payload = json.loads(text)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidEvent(f"Invalid event: not valid JSON ({exc})") from None
+    return parse_event(payload)
+
+
+def check_force(event: BazookaEvent, *, force_required: bool) -> None:
+    """Refuse destructive steps without ``force`` while force is required (the default)."""
+    if force_required and not event.force and event.destructive_requests:
+        raise ForceRequired(FORCE_REQUIRED_MESSAGE)
+
+
+def _decode_proxy_body(proxy: Mapping[str, Any]) -> Any:
+    body = proxy["body"]
+    if body is None:
+        return {}
+    if not isinstance(body, str):
+        raise InvalidEvent(
+            f"Invalid event: API Gateway 'body' must be a JSON string, got {_json_kind(body)}"
+        )
+    if proxy.get("isBase64Encoded") is True:
+        try:
+            body = base64.b64decode(body, validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError) as exc:
+            raise InvalidEvent(f"Invalid event: API Gateway body is not base64 ({exc})") from None
+    try:
+        return json.loads(body)
+    except ValueError as exc:
+        raise InvalidEvent(f"Invalid event: API Gateway body is not valid JSON ({exc})") from None
+
+
+def _describe(exc: ValidationError, payload: Mapping[str, Any]) -> str:
+    problems = []
+    for error in exc.errors():
+        field = ".".join(str(p) for p in error["loc"])
+        if error["type"] == "extra_forbidden":
+            problems.append(f"unknown field {field!r} (allowed: {', '.join(EVENT_FIELDS)})")
+        else:
+            value = payload.get(field)
+            problems.append(
+                f"field {field!r} must be a JSON boolean (true or false), "
+                f"got {_json_kind(value)} {json.dumps(value)}"
+            )
+    return "; ".join(problems)
+
+
+def _json_kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list | tuple):
+        return "array"
+    if isinstance(value, Mapping):
+        return "object"
+    return type(value).__name__

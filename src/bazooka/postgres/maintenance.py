@@ -1,0 +1,171 @@
+"""Destructive database maintenance: ``reset_db`` (drop schema) and ``clear_db`` (empty tables)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from bazooka.logs import emit
+from bazooka.postgres.connection import translated
+from bazooka.settings import Settings
+
+log = logging.getLogger(__name__)
+
+Connection = psycopg.Connection[tuple[Any, ...]]
+
+# Every table the indexer's migrations create (the final schema). clear_db empties exactly
+# these; the Knex bookkeeping tables and anything else in the database are left alone.
+INDEXER_TABLES: tuple[str, ...] = (
+    "affiliate_info",
+    "affiliate_referred_users",
+    "asset_positions",
+    "assets",
+    "blocks",
+    "bridge_information",
+    "candles",
+    "compliance_data",
+    "compliance_status",
+    "fills",
+    "firebase_notification_tokens",
+    "funding_index_updates",
+    "funding_payments",
+    "leaderboard_pnl",
+    "liquidity_tiers",
+    "markets",
+    "oracle_prices",
+    "orders",
+    "permission_approval",
+    "perpetual_markets",
+    "perpetual_positions",
+    "persistent_cache",
+    "pnl",
+    "pnl_ticks",
+    "subaccount_usernames",
+    "subaccounts",
+    "tendermint_events",
+    "trading_reward_aggregations",
+    "trading_rewards",
+    "transactions",
+    "transfers",
+    "turnkey_users",
+    "vaults",
+    "wallets",
+)
+MATERIALIZED_VIEWS: tuple[str, ...] = ("vaults_hourly_pnl", "vaults_daily_pnl")
+
+
+def public_relations(conn: Connection) -> dict[str, list[str]]:
+    """Tables, materialized views and views currently in schema ``public``, by kind."""
+    rows = conn.execute(
+        """
+        SELECT c.relkind::text, c.relname FROM pg_class c
+        JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p', 'm', 'v')
+        ORDER BY c.relname
+        """
+    ).fetchall()
+    kinds = {"r": "tables", "p": "tables", "m": "materialized_views", "v": "views"}
+    out: dict[str, list[str]] = {"tables": [], "materialized_views": [], "views": []}
+    for relkind, name in rows:
+        out[kinds[relkind]].append(name)
+    return out
+
+
+def reset_schema(conn: Connection, settings: Settings) -> dict[str, Any]:
+    """``DROP SCHEMA public CASCADE; CREATE SCHEMA public`` in one transaction.
+
+    Other schemas are untouched. Migrations are not re-run (that is ``migrate``'s job).
+    """
+    with translated("reset_db (drop and recreate schema public)", settings), conn.transaction():
+        before = public_relations(conn)
+        conn.execute("DROP SCHEMA public CASCADE")
+        conn.execute("CREATE SCHEMA public")
+    emit(
+        log,
+        logging.INFO,
+        "maintenance#reset_schema",
+        "Reset schema public",
+        tablesDropped=len(before["tables"]),
+    )
+    return {
+        "tables_dropped": len(before["tables"]),
+        "materialized_views_dropped": len(before["materialized_views"]),
+        "views_dropped": len(before["views"]),
+    }
+
+
+def preview_reset(conn: Connection, settings: Settings) -> dict[str, Any]:
+    """What ``reset_db`` would drop."""
+    with translated("inspecting schema public", settings):
+        before = public_relations(conn)
+    return {
+        "tables_to_drop": len(before["tables"]),
+        "materialized_views_to_drop": len(before["materialized_views"]),
+        "tables": before["tables"],
+    }
+
+
+def count_rows(conn: Connection, tables: list[str]) -> dict[str, int]:
+    """Exact row counts of ``tables``, in one round trip."""
+    if not tables:
+        return {}
+    query = sql.SQL(" UNION ALL ").join(
+        sql.SQL("SELECT {name}, count(*) FROM {table}").format(
+            name=sql.Literal(t), table=sql.Identifier(t)
+        )
+        for t in tables
+    )
+    return {name: int(count) for name, count in conn.execute(query).fetchall()}
+
+
+def clear_data(conn: Connection, settings: Settings) -> dict[str, Any]:
+    """Empty every indexer table in one transaction, then refresh the materialized views.
+
+    The tables are locked, counted and truncated together, so the counts are exactly what was
+    removed; bookkeeping tables are kept. Unlike the original, the two materialized views are
+    refreshed so they no longer show rows of the tables just emptied.
+    """
+    with translated("clear_db", settings), conn.transaction():
+        present = public_relations(conn)
+        tables = [t for t in INDEXER_TABLES if t in present["tables"]]
+        views = [v for v in MATERIALIZED_VIEWS if v in present["materialized_views"]]
+        if tables:
+            names = sql.SQL(", ").join(sql.Identifier(t) for t in tables)
+            conn.execute(sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(names))
+            removed = count_rows(conn, tables)
+            conn.execute(sql.SQL("TRUNCATE TABLE {}").format(names))
+        else:
+            removed = {}
+        for view in views:
+            conn.execute(sql.SQL("REFRESH MATERIALIZED VIEW {}").format(sql.Identifier(view)))
+    emit(
+        log,
+        logging.INFO,
+        "maintenance#clear_data",
+        "Cleared database",
+        rowsRemoved=sum(removed.values()),
+        tables=len(tables),
+    )
+    return {
+        "tables_cleared": len(tables),
+        "rows_removed": {t: n for t, n in removed.items() if n},
+        "total_rows_removed": sum(removed.values()),
+        "materialized_views_refreshed": views,
+        "missing_tables": [t for t in INDEXER_TABLES if t not in present["tables"]],
+    }
+
+
+def preview_clear(conn: Connection, settings: Settings) -> dict[str, Any]:
+    """What ``clear_db`` would remove: rows per indexer table."""
+    with translated("counting rows for clear_db", settings):
+        present = public_relations(conn)
+        tables = [t for t in INDEXER_TABLES if t in present["tables"]]
+        counts = count_rows(conn, tables)
+    return {
+        "tables_to_clear": len(tables),
+        "rows_to_remove": {t: n for t, n in counts.items() if n},
+        "total_rows_to_remove": sum(counts.values()),
+    }

@@ -1,0 +1,75 @@
+"""``bazooka status``: read-only state of every system Bazooka manages, one section each.
+
+An unreachable service is reported in its own section (``{"error": ...}``); the others are
+still inspected.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from bazooka.errors import BazookaError
+from bazooka.settings import Settings
+
+
+def gather(settings: Settings) -> dict[str, Any]:
+    """Migrations and lock, Kafka topics, Redis keys — each independently."""
+    return {
+        "postgres": _section(lambda: _postgres(settings)),
+        "kafka": _section(lambda: _kafka(settings)),
+        "redis": _section(lambda: _redis(settings)),
+    }
+
+
+def all_reachable(report: dict[str, Any]) -> bool:
+    """True when no section recorded an error."""
+    return not any("error" in section for section in report.values())
+
+
+def _section(fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    try:
+        return fn()
+    except BazookaError as exc:
+        return {"error": str(exc)}
+    except Exception as exc:
+        return {"error": f"unexpected {type(exc).__name__}: {exc}"}
+
+
+def _postgres(settings: Settings) -> dict[str, Any]:
+    from bazooka.postgres import migrator  # noqa: PLC0415
+    from bazooka.postgres.connection import connect, describe_target, translated  # noqa: PLC0415
+    from bazooka.postgres.migrations_source import bundled  # noqa: PLC0415
+
+    with connect(settings) as conn, translated("reading migration status", settings):
+        state = migrator.status(conn, bundled())
+    return {
+        "target": describe_target(settings),
+        "known_migrations": len(bundled()),
+        **state.to_dict(),
+    }
+
+
+def _kafka(settings: Settings) -> dict[str, Any]:
+    from bazooka.kafka.admin import connect_admin, topics_status  # noqa: PLC0415
+
+    return {
+        "brokers_url": settings.kafka_broker_urls,
+        **topics_status(connect_admin(settings), settings),
+    }
+
+
+def _redis(settings: Settings) -> dict[str, Any]:
+    from bazooka import redis_ops  # noqa: PLC0415
+    from bazooka.settings import mask_url  # noqa: PLC0415
+
+    client = redis_ops.connect(settings)
+    try:
+        keys = redis_ops.keys_per_database(client, settings)
+    finally:
+        client.close()
+    return {
+        "url": mask_url(settings.redis_url.get_secret_value()),
+        "keys": keys,
+        "total_keys": sum(keys.values()),
+    }
