@@ -1,0 +1,686 @@
+#!/usr/bin/env python3
+"""Start and stop the real local services Bazooka's tests and demo use, on 127.0.0.1 only.
+
+    scripts/services.py start [--cluster] [--only pg,redis,kafka,cluster]
+    scripts/services.py stop  [--only ...]
+    scripts/services.py status
+    scripts/services.py env   [--cluster]        # shell `export` lines to use them
+
+PostgreSQL 15 and Redis come from Debian packages (installed with apt-get when missing and
+running as root); Apache Kafka 3.9 runs in KRaft mode from its jars on Maven Central (resolved
+once with Maven into the state directory). One broker by default, plus a three-broker cluster
+with --cluster. Idempotent: a service this script already runs is left as is. Each start waits
+until the service answers. `stop` stops only what this script started (pid files in the state
+directory); a port taken by anything else is an error, never reused.
+
+State directory: $BAZOOKA_LOCAL_DIR (default /tmp/bazooka-local). Ports (override with env):
+BAZOOKA_PG_PORT=5435  BAZOOKA_REDIS_PORT=6382  BAZOOKA_KAFKA_PORT=9092 (controller +1)
+BAZOOKA_KAFKA_CLUSTER_PORT=19092 (brokers 19092-19094, controllers 19192-19194).
+Standard library only: it runs before the project's virtualenv exists.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+STATE = Path(os.environ.get("BAZOOKA_LOCAL_DIR", "/tmp/bazooka-local"))
+HOST = "127.0.0.1"
+PG_PORT = int(os.environ.get("BAZOOKA_PG_PORT", "5435"))
+REDIS_PORT = int(os.environ.get("BAZOOKA_REDIS_PORT", "6382"))
+KAFKA_PORT = int(os.environ.get("BAZOOKA_KAFKA_PORT", "9092"))
+CLUSTER_PORT = int(os.environ.get("BAZOOKA_KAFKA_CLUSTER_PORT", "19092"))
+# The original's local defaults, so `bazooka` works against these services unconfigured.
+DB_NAME, DB_USER, DB_PASSWORD = "dydx_dev", "dydx_dev", "dydxserver123"
+PG_SUPERUSER_PASSWORD = "postgres"
+KAFKA_VERSION_MARKER = "kafka_2.13-3.9.1.jar"
+IS_ROOT = os.geteuid() == 0
+
+
+class ServiceError(RuntimeError):
+    """A service could not be installed, started or reached."""
+
+
+def say(message: str) -> None:
+    print(f"[services] {message}", file=sys.stderr, flush=True)
+
+
+# --- helpers ------------------------------------------------------------------------------
+
+
+def port_open(port: int, host: str = HOST) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, port)) == 0
+
+
+def wait_for(what: str, check, timeout: float, log: Path | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if check():
+                return
+        except OSError:
+            pass
+        time.sleep(0.25)
+    tail = ""
+    if log is not None and log.exists():
+        tail = (
+            "\n--- last lines of "
+            + str(log)
+            + " ---\n"
+            + "\n".join(log.read_text(errors="replace").splitlines()[-20:])
+        )
+    raise ServiceError(f"{what} did not answer within {timeout:.0f}s{tail}")
+
+
+def pid_alive(pid_file: Path) -> int | None:
+    try:
+        pid = int(pid_file.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        return pid
+    return pid
+
+
+def run(
+    cmd: list[str], *, as_user: str | None = None, check: bool = True, **kw
+) -> subprocess.CompletedProcess[str]:
+    if as_user and IS_ROOT:
+        cmd = ["runuser", "-u", as_user, "--", *cmd]
+    result = subprocess.run(cmd, capture_output=True, text=True, check=False, **kw)
+    if check and result.returncode != 0:
+        raise ServiceError(
+            f"{' '.join(cmd)} failed ({result.returncode}):\n{result.stderr}{result.stdout}"
+        )
+    return result
+
+
+def apt_install(packages: list[str]) -> None:
+    if not IS_ROOT:
+        raise ServiceError(
+            f"missing {', '.join(packages)}; install them (apt-get install {' '.join(packages)})"
+        )
+    say(f"installing {', '.join(packages)} with apt-get")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    result = run(
+        ["apt-get", "install", "-y", "--no-install-recommends", *packages], check=False, env=env
+    )
+    if result.returncode != 0:
+        run(["apt-get", "update"], env=env)
+        run(["apt-get", "install", "-y", "--no-install-recommends", *packages], env=env)
+
+
+def ensure_dir(path: Path, owner: str | None = None) -> None:
+    path.mkdir(parents=True, exist_ok=True)
+    if owner and IS_ROOT:
+        shutil.chown(path, owner, owner)
+
+
+# --- PostgreSQL -----------------------------------------------------------------------------
+
+
+def pg_bin() -> Path:
+    def found() -> list[Path]:
+        return sorted(
+            Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"), key=lambda p: int(p.parts[4])
+        )
+
+    if not found():
+        apt_install(["postgresql"])
+    if not found():
+        raise ServiceError("PostgreSQL server binaries not found under /usr/lib/postgresql")
+    return found()[-1].parent
+
+
+def pg_dirs() -> tuple[Path, Path, Path]:
+    base = STATE / "postgres"
+    return base, base / "data", base / "postgres.log"
+
+
+def pg_running() -> bool:
+    _, data, _ = pg_dirs()
+    return (data / "postmaster.pid").exists() and pid_alive(data / "postmaster.pid") is not None
+
+
+def pg_ready() -> bool:
+    result = subprocess.run(
+        ["pg_isready", "-h", HOST, "-p", str(PG_PORT), "-U", "postgres", "-d", "postgres"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return result.returncode == 0
+
+
+def start_postgres() -> bool:
+    if pg_running():
+        wait_for("PostgreSQL", pg_ready, 30)
+        return False
+    if port_open(PG_PORT):
+        raise ServiceError(
+            f"port {PG_PORT} is taken by a PostgreSQL not started by this script; "
+            "set BAZOOKA_PG_PORT"
+        )
+    bindir = pg_bin()
+    owner = "postgres" if IS_ROOT else None
+    base, data, log = pg_dirs()
+    ensure_dir(STATE)
+    ensure_dir(base, owner)
+    if IS_ROOT:
+        STATE.chmod(0o755)  # the postgres user must reach its data directory
+    if not (data / "PG_VERSION").exists():
+        pwfile = base / "pwfile"
+        pwfile.write_text(PG_SUPERUSER_PASSWORD + "\n")
+        if owner:
+            shutil.chown(pwfile, owner, owner)
+        say(f"initialising PostgreSQL cluster in {data}")
+        run(
+            [
+                str(bindir / "initdb"),
+                "-D",
+                str(data),
+                "-U",
+                "postgres",
+                f"--pwfile={pwfile}",
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
+                "-E",
+                "UTF8",
+                "--locale=C.UTF-8",
+            ],
+            as_user=owner,
+        )
+        pwfile.unlink()
+    say(f"starting PostgreSQL on {HOST}:{PG_PORT}")
+    options = (
+        f"-p {PG_PORT} -k {base} -c listen_addresses={HOST} -c timezone=Etc/UTC "
+        "-c max_connections=200 -c shared_buffers=256MB"
+    )
+    run(
+        [
+            str(bindir / "pg_ctl"),
+            "-D",
+            str(data),
+            "-l",
+            str(log),
+            "-o",
+            options,
+            "-w",
+            "-t",
+            "60",
+            "start",
+        ],
+        as_user=owner,
+    )
+    wait_for("PostgreSQL", pg_ready, 60, log)
+    psql = [
+        "psql",
+        "-h",
+        str(base),
+        "-p",
+        str(PG_PORT),
+        "-U",
+        "postgres",
+        "-d",
+        "postgres",
+        "-v",
+        "ON_ERROR_STOP=1",
+        "-qAt",
+    ]
+    exists = run(
+        [*psql, "-c", f"SELECT 1 FROM pg_roles WHERE rolname = '{DB_USER}'"], as_user=owner
+    ).stdout.strip()
+    if not exists:
+        run(
+            [*psql, "-c", f"CREATE ROLE {DB_USER} LOGIN SUPERUSER PASSWORD '{DB_PASSWORD}'"],
+            as_user=owner,
+        )
+    exists = run(
+        [*psql, "-c", f"SELECT 1 FROM pg_database WHERE datname = '{DB_NAME}'"], as_user=owner
+    ).stdout.strip()
+    if not exists:
+        run([*psql, "-c", f"CREATE DATABASE {DB_NAME} OWNER {DB_USER}"], as_user=owner)
+    return True
+
+
+def stop_postgres() -> None:
+    _, data, _ = pg_dirs()
+    if not pg_running():
+        return
+    say("stopping PostgreSQL")
+    run(
+        [str(pg_bin() / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"],
+        as_user="postgres" if IS_ROOT else None,
+    )
+
+
+# --- Redis ----------------------------------------------------------------------------------
+
+
+def redis_ready() -> bool:
+    with socket.create_connection((HOST, REDIS_PORT), timeout=1) as sock:
+        sock.sendall(b"PING\r\n")
+        return sock.recv(16).startswith(b"+PONG")
+
+
+def start_redis() -> bool:
+    base = STATE / "redis"
+    pid_file = base / "redis.pid"
+    if pid_alive(pid_file):
+        wait_for("Redis", redis_ready, 15)
+        return False
+    if port_open(REDIS_PORT):
+        raise ServiceError(
+            f"port {REDIS_PORT} is taken by a Redis not started by this script; "
+            "set BAZOOKA_REDIS_PORT"
+        )
+    if shutil.which("redis-server") is None:
+        apt_install(["redis-server"])
+    ensure_dir(base)
+    say(f"starting Redis on {HOST}:{REDIS_PORT}")
+    run(
+        [
+            "redis-server",
+            "--bind",
+            HOST,
+            "--port",
+            str(REDIS_PORT),
+            "--daemonize",
+            "yes",
+            "--pidfile",
+            str(pid_file),
+            "--logfile",
+            str(base / "redis.log"),
+            "--dir",
+            str(base),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--databases",
+            "16",
+            "--protected-mode",
+            "yes",
+        ]
+    )
+    wait_for("Redis", redis_ready, 15, base / "redis.log")
+    return True
+
+
+def stop_redis() -> None:
+    stop_pid(STATE / "redis" / "redis.pid", "Redis")
+
+
+# --- Kafka ----------------------------------------------------------------------------------
+
+
+def kafka_libs() -> Path:
+    libs = STATE / "kafka" / "libs"
+    if (libs / KAFKA_VERSION_MARKER).exists():
+        return libs
+    if shutil.which("mvn") is None or shutil.which("java") is None:
+        raise ServiceError(
+            "Kafka needs java (17+) and mvn on PATH to fetch its jars from Maven Central"
+        )
+    say("resolving Apache Kafka 3.9 jars from Maven Central (once)")
+    tmp = libs.with_name("libs.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    run(
+        [
+            "mvn",
+            "-q",
+            "-B",
+            "-f",
+            str(ROOT / "scripts" / "kafka" / "pom.xml"),
+            "dependency:copy-dependencies",
+            f"-DoutputDirectory={tmp}",
+            "-DincludeScope=runtime",
+        ]
+    )
+    shutil.rmtree(libs, ignore_errors=True)
+    tmp.rename(libs)
+    return libs
+
+
+def kafka_nodes(cluster: bool) -> list[dict]:
+    if not cluster:
+        return [
+            {
+                "id": 1,
+                "dir": STATE / "kafka" / "single",
+                "port": KAFKA_PORT,
+                "controller": KAFKA_PORT + 1,
+            }
+        ]
+    return [
+        {
+            "id": i,
+            "dir": STATE / "kafka" / "cluster" / f"node{i}",
+            "port": CLUSTER_PORT + i - 1,
+            "controller": CLUSTER_PORT + 100 + i - 1,
+        }
+        for i in (1, 2, 3)
+    ]
+
+
+def kafka_config(node: dict, nodes: list[dict]) -> str:
+    voters = ",".join(f"{n['id']}@{HOST}:{n['controller']}" for n in nodes)
+    rf = len(nodes)
+    return "\n".join(
+        [
+            "process.roles=broker,controller",
+            f"node.id={node['id']}",
+            f"controller.quorum.voters={voters}",
+            f"listeners=PLAINTEXT://{HOST}:{node['port']},CONTROLLER://{HOST}:{node['controller']}",
+            f"advertised.listeners=PLAINTEXT://{HOST}:{node['port']}",
+            "controller.listener.names=CONTROLLER",
+            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "inter.broker.listener.name=PLAINTEXT",
+            f"log.dirs={node['dir'] / 'data'}",
+            "num.partitions=1",
+            "auto.create.topics.enable=false",
+            "delete.topic.enable=true",
+            f"offsets.topic.replication.factor={rf}",
+            f"transaction.state.log.replication.factor={rf}",
+            "transaction.state.log.min.isr=1",
+            "group.initial.rebalance.delay.ms=0",
+            "log.index.size.max.bytes=1048576",
+            "num.network.threads=2",
+            "num.io.threads=4",
+            "",
+        ]
+    )
+
+
+LOG4J = """log4j.rootLogger=WARN, stdout
+log4j.appender.stdout=org.apache.log4j.ConsoleAppender
+log4j.appender.stdout.layout=org.apache.log4j.PatternLayout
+log4j.appender.stdout.layout.ConversionPattern=[%d] %p %m (%c)%n
+log4j.logger.kafka.server.KafkaServer=INFO
+log4j.logger.kafka.server.BrokerServer=INFO
+"""
+
+
+def metadata_broker_count(port: int) -> int:
+    """Send a Metadata v1 request (no topics) and count the brokers in the answer."""
+    client = b"services"
+    body = struct.pack(">hhih", 3, 1, 7, len(client)) + client + struct.pack(">i", 0)
+    with socket.create_connection((HOST, port), timeout=2) as sock:
+        sock.sendall(struct.pack(">i", len(body)) + body)
+        header = _recv(sock, 4)
+        payload = _recv(sock, struct.unpack(">i", header)[0])
+    # correlation id (4), then brokers array
+    count = struct.unpack(">i", payload[4:8])[0]
+    return max(count, 0)
+
+
+def _recv(sock: socket.socket, size: int) -> bytes:
+    data = b""
+    while len(data) < size:
+        chunk = sock.recv(size - len(data))
+        if not chunk:
+            raise OSError("connection closed")
+        data += chunk
+    return data
+
+
+def kafka_running(nodes: list[dict]) -> list[bool]:
+    return [pid_alive(n["dir"] / "kafka.pid") is not None for n in nodes]
+
+
+def start_kafka(cluster: bool) -> bool:
+    nodes = kafka_nodes(cluster)
+    label = "Kafka cluster (3 brokers)" if cluster else "Kafka broker"
+    running = kafka_running(nodes)
+    if all(running):
+        wait_for(label, lambda: metadata_broker_count(nodes[0]["port"]) >= len(nodes), 90)
+        return False
+    for node, alive in zip(nodes, running, strict=True):
+        if not alive and (port_open(node["port"]) or port_open(node["controller"])):
+            raise ServiceError(
+                f"port {node['port']} or {node['controller']} is taken by a process not "
+                "started by this script; "
+                + ("set BAZOOKA_KAFKA_CLUSTER_PORT" if cluster else "set BAZOOKA_KAFKA_PORT")
+            )
+    libs = kafka_libs()
+    cluster_id_file = nodes[0]["dir"].parent / "cluster.id"
+    ensure_dir(cluster_id_file.parent)
+    if not cluster_id_file.exists():
+        cluster_id_file.write_text(_kafka_cluster_id())
+    cluster_id = cluster_id_file.read_text().strip()
+    java = shutil.which("java") or "java"
+    heap = "-Xmx512m" if not cluster else "-Xmx384m"
+    for node, alive in zip(nodes, running, strict=True):
+        if alive:
+            continue
+        ensure_dir(node["dir"])
+        config = node["dir"] / "server.properties"
+        config.write_text(kafka_config(node, nodes))
+        (node["dir"] / "log4j.properties").write_text(LOG4J)
+        classpath = f"{libs}/*"
+        log4j = f"-Dlog4j.configuration=file:{node['dir'] / 'log4j.properties'}"
+        if not (node["dir"] / "data" / "meta.properties").exists():
+            run(
+                [
+                    java,
+                    "-cp",
+                    classpath,
+                    log4j,
+                    "kafka.tools.StorageTool",
+                    "format",
+                    "--ignore-formatted",
+                    "-t",
+                    cluster_id,
+                    "-c",
+                    str(config),
+                ]
+            )
+        say(f"starting Kafka node {node['id']} on {HOST}:{node['port']}")
+        with (node["dir"] / "kafka.log").open("ab") as out:
+            proc = subprocess.Popen(
+                [
+                    java,
+                    heap,
+                    "-Xms128m",
+                    "-XX:+UseG1GC",
+                    "-XX:MaxGCPauseMillis=20",
+                    "-Djava.awt.headless=true",
+                    log4j,
+                    "-cp",
+                    classpath,
+                    "kafka.Kafka",
+                    str(config),
+                ],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        (node["dir"] / "kafka.pid").write_text(str(proc.pid))
+    wait_for(
+        label,
+        lambda: all(metadata_broker_count(n["port"]) >= len(nodes) for n in nodes),
+        120,
+        nodes[0]["dir"] / "kafka.log",
+    )
+    return True
+
+
+def _kafka_cluster_id() -> str:
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+
+
+def stop_kafka(cluster: bool) -> None:
+    for node in kafka_nodes(cluster):
+        stop_pid(
+            node["dir"] / "kafka.pid",
+            f"Kafka node {node['id']}{' (cluster)' if cluster else ''}",
+            timeout=60,
+        )
+
+
+def kill_kafka_node(node_id: int, cluster: bool = True) -> None:
+    """Used by tests: stop one broker of the cluster abruptly (SIGKILL)."""
+    node = next(n for n in kafka_nodes(cluster) if n["id"] == node_id)
+    stop_pid(node["dir"] / "kafka.pid", f"Kafka node {node_id}", sig=signal.SIGKILL)
+
+
+def stop_pid(pid_file: Path, label: str, timeout: float = 20, sig: int = signal.SIGTERM) -> None:
+    pid = pid_alive(pid_file)
+    if pid is None:
+        pid_file.unlink(missing_ok=True)
+        return
+    say(f"stopping {label} (pid {pid})")
+    os.kill(pid, sig)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and pid_alive(pid_file):
+        time.sleep(0.2)
+    if pid_alive(pid_file):
+        os.kill(pid, signal.SIGKILL)
+        time.sleep(0.5)
+    pid_file.unlink(missing_ok=True)
+
+
+# --- commands -------------------------------------------------------------------------------
+
+
+SERVICES = ("pg", "redis", "kafka", "cluster")
+
+
+def env_lines(cluster: bool) -> list[str]:
+    lines = [
+        f"export DB_HOSTNAME={HOST}",
+        f"export DB_PORT={PG_PORT}",
+        f"export DB_NAME={DB_NAME}",
+        f"export DB_USERNAME={DB_USER}",
+        f"export DB_PASSWORD={DB_PASSWORD}",
+        f"export REDIS_URL=redis://{HOST}:{REDIS_PORT}",
+        f"export KAFKA_BROKER_URLS={HOST}:{KAFKA_PORT}",
+        "export KAFKA_REPLICATION_FACTOR=1  # one local broker; the default 3 needs the cluster",
+    ]
+    if cluster:
+        brokers = ",".join(f"{HOST}:{n['port']}" for n in kafka_nodes(True))
+        lines.append(f"export KAFKA_CLUSTER_BROKER_URLS={brokers}")
+    lines.append(f"export BAZOOKA_LOCAL_DIR={STATE}")
+    return lines
+
+
+def selected(args: argparse.Namespace) -> list[str]:
+    if args.only:
+        names = [s.strip() for s in args.only.split(",") if s.strip()]
+        unknown = set(names) - set(SERVICES)
+        if unknown:
+            raise ServiceError(
+                f"unknown service(s) {', '.join(sorted(unknown))}; "
+                f"choose from {', '.join(SERVICES)}"
+            )
+        return names
+    return ["pg", "redis", "kafka"] + (["cluster"] if getattr(args, "cluster", False) else [])
+
+
+def cmd_start(args: argparse.Namespace) -> int:
+    started = []
+    for name in selected(args):
+        fresh = {
+            "pg": start_postgres,
+            "redis": start_redis,
+            "kafka": lambda: start_kafka(False),
+            "cluster": lambda: start_kafka(True),
+        }[name]()
+        if fresh:
+            started.append(name)
+        else:
+            say(f"{name}: already running (started earlier by this script)")
+    if args.json:
+        print(json.dumps({"started": started}))
+    else:
+        say(
+            "ready: "
+            + ", ".join(selected(args))
+            + (f" (started now: {', '.join(started)})" if started else "")
+        )
+        print("\n".join(env_lines("cluster" in selected(args))))
+    return 0
+
+
+def cmd_stop(args: argparse.Namespace) -> int:
+    names = args.only.split(",") if args.only else list(SERVICES)
+    for name in reversed(SERVICES):
+        if name not in names:
+            continue
+        {
+            "pg": stop_postgres,
+            "redis": stop_redis,
+            "kafka": lambda: stop_kafka(False),
+            "cluster": lambda: stop_kafka(True),
+        }[name]()
+    return 0
+
+
+def cmd_status(_: argparse.Namespace) -> int:
+    state = {
+        "pg": pg_running(),
+        "redis": pid_alive(STATE / "redis" / "redis.pid") is not None,
+        "kafka": all(kafka_running(kafka_nodes(False))),
+        "cluster": all(kafka_running(kafka_nodes(True))),
+    }
+    print(json.dumps(state))
+    return 0
+
+
+def cmd_env(args: argparse.Namespace) -> int:
+    print("\n".join(env_lines(args.cluster)))
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    start = sub.add_parser("start")
+    start.add_argument(
+        "--cluster", action="store_true", help="also start the three-broker Kafka cluster"
+    )
+    start.add_argument("--only", help=f"comma-separated subset of {','.join(SERVICES)}")
+    start.add_argument("--json", action="store_true", help="print the services started now as JSON")
+    stop = sub.add_parser("stop")
+    stop.add_argument("--only", help=f"comma-separated subset of {','.join(SERVICES)}")
+    sub.add_parser("status")
+    env = sub.add_parser("env")
+    env.add_argument("--cluster", action="store_true")
+    kill = sub.add_parser("kill-broker", help="(tests) SIGKILL one node of the cluster")
+    kill.add_argument("node", type=int, choices=[1, 2, 3])
+    args = parser.parse_args()
+    try:
+        if args.command == "kill-broker":
+            kill_kafka_node(args.node)
+            return 0
+        return {"start": cmd_start, "stop": cmd_stop, "status": cmd_status, "env": cmd_env}[
+            args.command
+        ](args)
+    except ServiceError as exc:
+        say(f"error: {exc}")
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# One command: install Bazooka, start every real service the tests need (PostgreSQL, Redis,
+# a single Kafka broker and a three-broker Kafka cluster, all on 127.0.0.1), then run ruff,
+# mypy (strict) and the whole pytest suite. Services started by this run are stopped at the
+# end (set BAZOOKA_KEEP_SERVICES=1 to keep them); services already running are left alone.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/setup.sh
+
+started="$(python3 scripts/services.py start --cluster --json)"
+started="$(python3 -c 'import json,sys; print(",".join(json.loads(sys.argv[1])["started"]))' "$started")"
+cleanup() {
+  if [ -n "$started" ] && [ -z "${BAZOOKA_KEEP_SERVICES:-}" ]; then
+    python3 scripts/services.py stop --only "$started" || true
+  fi
+}
+trap cleanup EXIT
+eval "$(python3 scripts/services.py env --cluster)"
+
+echo "== ruff" >&2
+.venv/bin/ruff check src tests bench scripts
+.venv/bin/ruff format --check src tests bench
+echo "== mypy --strict" >&2
+.venv/bin/mypy
+echo "== pytest" >&2
+set +e
+.venv/bin/python -m pytest "$@"
+status=$?
+set -e
+if [ "$status" -eq 5 ]; then
+  echo "test: pytest collected no tests; that is a failure" >&2
+  exit 1
+fi
+exit "$status"
