@@ -1,0 +1,27 @@
+create table "perpetual_markets" (
+  "id" bigint,
+  "clobPairId" bigint not null,
+  "ticker" varchar(255) not null,
+  "marketId" integer not null,
+  "status" text check ("status" in ('ACTIVE', 'PAUSED', 'CANCEL_ONLY', 'POST_ONLY')) not null,
+  "baseAsset" varchar(255) not null,
+  "quoteAsset" varchar(255) not null,
+  "lastPrice" decimal not null,
+  "priceChange24H" decimal not null,
+  "volume24H" decimal not null,
+  "trades24H" integer not null,
+  "nextFundingRate" decimal not null,
+  "initialMarginFraction" decimal not null,
+  "incrementalInitialMarginFraction" decimal not null,
+  "maintenanceMarginFraction" decimal not null,
+  "basePositionSize" decimal not null,
+  "incrementalPositionSize" decimal not null,
+  "maxPositionSize" decimal not null,
+  "openInterest" decimal not null,
+  "quantumConversionExponent" integer not null,
+  "atomicResolution" integer not null,
+  "subticksPerTick" integer not null,
+  "minOrderBaseQuantums" integer not null,
+  "stepBaseQuantums" integer not null
+);
+alter table "perpetual_markets" add constraint "perpetual_markets_pkey" primary key ("id");

@@ -1,0 +1,1 @@
+alter table "fills" drop constraint "fills_eventid_foreign";

@@ -1,0 +1,1 @@
+alter table "assets" drop constraint "assets_marketid_foreign";

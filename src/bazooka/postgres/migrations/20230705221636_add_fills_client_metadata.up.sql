@@ -1,0 +1,1 @@
+alter table "fills" add column "clientMetadata" bigint null;

@@ -1,0 +1,2 @@
+-- bazooka:no-transaction
+DROP INDEX CONCURRENTLY IF EXISTS "fills_clobPairId_createdAtHeight_partial";

@@ -1,0 +1,1 @@
+alter table "perpetual_markets" add column "initialMarginFraction" decimal not null default '0', add column "incrementalInitialMarginFraction" decimal not null default '0', add column "maintenanceMarginFraction" decimal not null default '0';

@@ -1,0 +1,4 @@
+create table "wallets" (
+  "address" varchar(255)
+);
+alter table "wallets" add constraint "wallets_pkey" primary key ("address");

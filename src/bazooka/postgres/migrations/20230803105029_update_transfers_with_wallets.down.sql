@@ -1,0 +1,12 @@
+alter table "transfers" alter column "senderSubaccountId" drop default;
+alter table "transfers" alter column "senderSubaccountId" drop not null;
+alter table "transfers" alter column "senderSubaccountId" type uuid using ("senderSubaccountId"::uuid);
+alter table "transfers" alter column "senderSubaccountId" set not null;
+alter table "transfers" alter column "recipientSubaccountId" drop default;
+alter table "transfers" alter column "recipientSubaccountId" drop not null;
+alter table "transfers" alter column "recipientSubaccountId" type uuid using ("recipientSubaccountId"::uuid);
+alter table "transfers" alter column "recipientSubaccountId" set not null;
+alter table "transfers" drop constraint "transfers_recipientwalletaddress_foreign";
+alter table "transfers" drop constraint "transfers_senderwalletaddress_foreign";
+alter table "transfers" drop column "recipientWalletAddress";
+alter table "transfers" drop column "senderWalletAddress";

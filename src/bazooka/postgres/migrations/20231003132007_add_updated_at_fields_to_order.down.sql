@@ -1,0 +1,2 @@
+alter table "orders" drop column "updatedAt";
+alter table "orders" drop column "updatedAtHeight";

@@ -1,0 +1,1 @@
+alter table "orders" add column "updatedAt" timestamptz, add column "updatedAtHeight" bigint;

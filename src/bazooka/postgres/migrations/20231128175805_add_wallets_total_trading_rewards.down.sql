@@ -1,0 +1,1 @@
+alter table "wallets" drop column "totalTradingRewards";

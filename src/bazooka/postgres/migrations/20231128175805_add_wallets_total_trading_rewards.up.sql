@@ -1,0 +1,1 @@
+alter table "wallets" add column "totalTradingRewards" decimal not null default '0';

@@ -1,0 +1,1 @@
+alter table "liquidity_tiers" drop column "basePositionNotional";

@@ -1,0 +1,2 @@
+-- bazooka:no-transaction
+DROP INDEX CONCURRENTLY IF EXISTS "compliance_data_address_index";

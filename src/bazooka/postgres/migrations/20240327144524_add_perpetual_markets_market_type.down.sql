@@ -1,0 +1,1 @@
+alter table "perpetual_markets" drop column "marketType";

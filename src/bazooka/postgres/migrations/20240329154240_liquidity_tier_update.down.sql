@@ -1,0 +1,2 @@
+alter table "liquidity_tiers" drop column "openInterestLowerCap";
+alter table "liquidity_tiers" drop column "openInterestUpperCap";

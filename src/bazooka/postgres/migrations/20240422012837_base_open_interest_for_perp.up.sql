@@ -1,0 +1,1 @@
+alter table "perpetual_markets" add column "baseOpenInterest" numeric default '0';

@@ -1,0 +1,2 @@
+alter table "candles" drop column "orderbookMidPriceOpen";
+alter table "candles" drop column "orderbookMidPriceClose";

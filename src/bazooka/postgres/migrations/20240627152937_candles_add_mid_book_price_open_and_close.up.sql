@@ -1,0 +1,2 @@
+alter table "candles" add column "orderbookMidPriceOpen" numeric null;
+alter table "candles" add column "orderbookMidPriceClose" numeric null;

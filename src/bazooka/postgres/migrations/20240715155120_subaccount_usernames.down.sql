@@ -1,0 +1,1 @@
+drop table "subaccount_usernames";

@@ -1,0 +1,2 @@
+-- bazooka:no-transaction
+DROP INDEX CONCURRENTLY IF EXISTS "pnl_ticks_subaccountid_index";

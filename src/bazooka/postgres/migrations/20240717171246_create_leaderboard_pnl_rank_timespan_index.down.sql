@@ -1,0 +1,2 @@
+-- bazooka:no-transaction
+DROP INDEX CONCURRENTLY IF EXISTS "leaderboard_pnl_rank_timespan_index";

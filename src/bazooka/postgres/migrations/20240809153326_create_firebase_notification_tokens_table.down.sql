@@ -1,0 +1,1 @@
+drop table "firebase_notification_tokens";

@@ -1,0 +1,2 @@
+alter table "wallets" drop column "totalVolume";
+alter table "wallets" drop column "isWhitelistAffiliate";

@@ -1,0 +1,1 @@
+alter table "fills" drop column "affiliateEarnedRevShare";

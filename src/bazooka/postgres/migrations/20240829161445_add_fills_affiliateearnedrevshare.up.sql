@@ -1,0 +1,1 @@
+alter table "fills" add column "affiliateEarnedRevShare" varchar(255);

@@ -1,0 +1,2 @@
+-- bazooka:no-transaction
+CREATE INDEX CONCURRENTLY IF NOT EXISTS "fills_subaccountid_index" ON "fills" ("subaccountId");

@@ -1,0 +1,1 @@
+alter table "fills" rename "affiliateRevShare" to "affiliateEarnedRevShare";

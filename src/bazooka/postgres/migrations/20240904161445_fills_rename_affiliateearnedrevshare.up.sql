@@ -1,0 +1,1 @@
+alter table "fills" rename "affiliateEarnedRevShare" to "affiliateRevShare";

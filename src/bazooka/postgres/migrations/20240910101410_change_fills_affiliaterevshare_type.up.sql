@@ -1,0 +1,2 @@
+alter table "fills" drop column "affiliateRevShare";
+alter table "fills" add column "affiliateRevShare" numeric not null default '0';

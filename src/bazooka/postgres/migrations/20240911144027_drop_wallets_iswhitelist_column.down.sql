@@ -1,0 +1,1 @@
+alter table "wallets" add column "isWhitelistAffiliate" boolean not null default '0';

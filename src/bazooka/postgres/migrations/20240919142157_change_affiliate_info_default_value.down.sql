@@ -1,0 +1,10 @@
+-- knex .alter() drops default and NOT NULL
+alter table "affiliate_info" alter column "affiliateEarnings" drop default;
+alter table "affiliate_info" alter column "affiliateEarnings" drop not null;
+alter table "affiliate_info" alter column "affiliateEarnings" type numeric using ("affiliateEarnings"::numeric);
+alter table "affiliate_info" alter column "totalReferredFees" drop default;
+alter table "affiliate_info" alter column "totalReferredFees" drop not null;
+alter table "affiliate_info" alter column "totalReferredFees" type numeric using ("totalReferredFees"::numeric);
+alter table "affiliate_info" alter column "referredNetProtocolEarnings" drop default;
+alter table "affiliate_info" alter column "referredNetProtocolEarnings" drop not null;
+alter table "affiliate_info" alter column "referredNetProtocolEarnings" type numeric using ("referredNetProtocolEarnings"::numeric);

@@ -1,0 +1,15 @@
+alter table "affiliate_info" alter column "affiliateEarnings" drop default;
+alter table "affiliate_info" alter column "affiliateEarnings" drop not null;
+alter table "affiliate_info" alter column "affiliateEarnings" type numeric using ("affiliateEarnings"::numeric);
+alter table "affiliate_info" alter column "affiliateEarnings" set default '0';
+alter table "affiliate_info" alter column "affiliateEarnings" set not null;
+alter table "affiliate_info" alter column "totalReferredFees" drop default;
+alter table "affiliate_info" alter column "totalReferredFees" drop not null;
+alter table "affiliate_info" alter column "totalReferredFees" type numeric using ("totalReferredFees"::numeric);
+alter table "affiliate_info" alter column "totalReferredFees" set default '0';
+alter table "affiliate_info" alter column "totalReferredFees" set not null;
+alter table "affiliate_info" alter column "referredNetProtocolEarnings" drop default;
+alter table "affiliate_info" alter column "referredNetProtocolEarnings" drop not null;
+alter table "affiliate_info" alter column "referredNetProtocolEarnings" type numeric using ("referredNetProtocolEarnings"::numeric);
+alter table "affiliate_info" alter column "referredNetProtocolEarnings" set default '0';
+alter table "affiliate_info" alter column "referredNetProtocolEarnings" set not null;

@@ -1,0 +1,1 @@
+drop materialized view if exists vaults_hourly_pnl;

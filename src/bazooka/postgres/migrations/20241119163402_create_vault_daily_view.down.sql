@@ -1,0 +1,1 @@
+drop materialized view if exists vaults_daily_pnl;
