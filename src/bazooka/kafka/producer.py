@@ -1,0 +1,114 @@
+"""A producer that counts every broker acknowledgement, for steps that must never claim
+success for a message the broker did not confirm."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from confluent_kafka import KafkaError, Message, Producer
+
+from bazooka.kafka.client_config import common_config
+from bazooka.kafka.partitioner import java_partition
+from bazooka.logs import emit
+from bazooka.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# librdkafka gives up on a message after this long (its default is 5 minutes).
+DELIVERY_TIMEOUT_MS = 60_000
+# Messages whose partition is re-checked against the Java partitioner on delivery.
+PARTITION_CHECKS = 1_000
+
+
+@dataclass
+class DeliveryStats:
+    """What the broker confirmed, and the first errors it reported."""
+
+    produced: int = 0
+    delivered: int = 0
+    failed: int = 0
+    wrong_partition: int = 0
+    errors: list[str] = field(default_factory=list)
+    checked: int = 0
+
+    @property
+    def outstanding(self) -> int:
+        """Produced but neither confirmed nor failed yet."""
+        return self.produced - self.delivered - self.failed
+
+
+class AckedProducer:
+    """``acks=all`` idempotent producer keyed with the Java partitioner (murmur2).
+
+    Batches are bounded by ``KAFKA_MAX_BATCH_WEBSOCKET_MESSAGE_SIZE_BYTES`` (librdkafka
+    ``batch.size``), so no produce request exceeds what the original sent per batch.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        topic: str,
+        partitions: int,
+        *,
+        delivery_timeout_ms: int = DELIVERY_TIMEOUT_MS,
+    ) -> None:
+        self.topic = topic
+        self.partitions = partitions
+        self.stats = DeliveryStats()
+        config: dict[str, Any] = {
+            **common_config(settings),
+            "acks": "all",
+            "enable.idempotence": True,
+            "partitioner": "murmur2_random",  # Java producer compatible for keyed records
+            "batch.size": settings.kafka_max_batch_websocket_message_size_bytes,
+            "linger.ms": 5,
+            "compression.type": "none",  # kafkajs consumers (Vulcan) read none and gzip only
+            "message.timeout.ms": delivery_timeout_ms,
+            "queue.buffering.max.kbytes": 65_536,  # bounds memory whatever the order count
+            "queue.buffering.max.messages": 200_000,
+        }
+        self._producer = Producer(config)
+
+    def send(self, key: bytes, value: bytes) -> None:
+        """Queue one record; blocks (serving acknowledgements) while the local queue is full."""
+        while True:
+            try:
+                self._producer.produce(
+                    self.topic, value=value, key=key, on_delivery=self._on_delivery
+                )
+                break
+            except BufferError:
+                self._producer.poll(0.05)
+        self.stats.produced += 1
+
+    def poll(self) -> None:
+        """Serve acknowledgements received so far."""
+        self._producer.poll(0)
+
+    def flush(self, timeout_s: float) -> DeliveryStats:
+        """Wait (at most ``timeout_s``) until every queued record is acknowledged or failed."""
+        self._producer.flush(timeout_s)
+        return self.stats
+
+    def _on_delivery(self, err: KafkaError | None, msg: Message) -> None:
+        if err is not None:
+            self.stats.failed += 1
+            if len(self.stats.errors) < 5:
+                self.stats.errors.append(f"{err.name()}: {err.str()}")
+            return
+        self.stats.delivered += 1
+        if self.stats.checked < PARTITION_CHECKS:
+            self.stats.checked += 1
+            key = msg.key()
+            if isinstance(key, bytes) and msg.partition() != java_partition(key, self.partitions):
+                self.stats.wrong_partition += 1
+                emit(
+                    log,
+                    logging.ERROR,
+                    "kafka.producer#delivery",
+                    "Record landed in a partition the Java partitioner would not choose",
+                    topic=self.topic,
+                    partition=msg.partition(),
+                )
