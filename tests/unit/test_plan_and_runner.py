@@ -1,0 +1,128 @@
+"""Planning is pure; the runner stops at the first failure and reports every step."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from bazooka import steps
+from bazooka.budget import TimeBudget
+from bazooka.errors import ForceRequired, KafkaOperationError, OutOfTime
+from bazooka.event import BazookaEvent
+from bazooka.plan import STEP_ORDER, plan
+from bazooka.report import StepStatus
+from bazooka.runner import run
+from bazooka.settings import Settings
+
+ALL = {name: True for name in STEP_ORDER}
+
+
+def test_plan_follows_the_specification_order() -> None:
+    assert [s.name for s in plan(BazookaEvent(**ALL))] == [
+        "reset_db",
+        "rollback",
+        "migrate",
+        "clear_db",
+        "create_kafka_topics",
+        "clear_kafka_topics",
+        "clear_redis",
+        "send_stateful_orders_to_vulcan",
+    ]
+
+
+def test_plan_marks_destructive_steps_and_skips_clear_db_after_reset() -> None:
+    steps_ = {s.name: s for s in plan(BazookaEvent(**ALL))}
+    assert {n for n, s in steps_.items() if s.destructive} == {
+        "reset_db",
+        "rollback",
+        "clear_db",
+        "clear_kafka_topics",
+        "clear_redis",
+    }
+    assert steps_["clear_db"].skip_reason is not None
+    assert plan(BazookaEvent(clear_db=True))[0].skip_reason is None
+
+
+def test_empty_event_plans_nothing() -> None:
+    assert plan(BazookaEvent()) == []
+
+
+@pytest.fixture
+def recorded(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Replace every executor with a recorder (the seam the runner owns)."""
+    calls: list[str] = []
+    for name in STEP_ORDER:
+
+        def executor(ctx: Any, name: str = name) -> dict[str, Any]:
+            calls.append(name)
+            return {"ran": name}
+
+        monkeypatch.setitem(steps.EXECUTORS, name, executor)
+    return calls
+
+
+def test_runner_runs_planned_steps_in_order(recorded: list[str]) -> None:
+    report = run(BazookaEvent(**ALL, force=True), Settings.from_env({}))
+    assert report.ok
+    assert recorded == [n for n in STEP_ORDER if n != "clear_db"]
+    statuses = {s.name: s.status for s in report.steps}
+    assert statuses["clear_db"] == StepStatus.SKIPPED
+    assert all(v == StepStatus.SUCCEEDED for k, v in statuses.items() if k != "clear_db")
+
+
+def test_a_failing_step_stops_the_run_and_is_named(
+    recorded: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(ctx: Any) -> dict[str, Any]:
+        raise KafkaOperationError("brokers gone")
+
+    monkeypatch.setitem(steps.EXECUTORS, "create_kafka_topics", broken)
+    report = run(
+        BazookaEvent(migrate=True, create_kafka_topics=True, clear_redis=True, force=True),
+        Settings.from_env({}),
+    )
+    assert not report.ok
+    assert recorded == ["migrate"]
+    assert [(s.name, s.status) for s in report.steps] == [
+        ("migrate", StepStatus.SUCCEEDED),
+        ("create_kafka_topics", StepStatus.FAILED),
+        ("clear_redis", StepStatus.NOT_RUN),
+    ]
+    assert report.failed_step is not None and report.failed_step.error == "brokers gone"
+    body = report.to_dict()
+    assert body["failed_step"] == "create_kafka_topics" and body["ok"] is False
+
+
+def test_unexpected_exceptions_are_reported_with_their_cause(
+    recorded: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(ctx: Any) -> dict[str, Any]:
+        raise ZeroDivisionError("division by zero")
+
+    monkeypatch.setitem(steps.EXECUTORS, "migrate", broken)
+    report = run(BazookaEvent(migrate=True), Settings.from_env({}))
+    assert report.failure is not None
+    assert "unexpected ZeroDivisionError: division by zero" in str(report.failure)
+    assert isinstance(report.failure.__cause__, ZeroDivisionError)
+
+
+def test_force_guard_runs_before_any_step(recorded: list[str]) -> None:
+    with pytest.raises(ForceRequired):
+        run(BazookaEvent(migrate=True, clear_redis=True), Settings.from_env({}))
+    assert recorded == []
+
+
+def test_out_of_time_stops_cleanly_between_steps(recorded: list[str]) -> None:
+    remaining = iter([60_000, 1_000])
+    budget = TimeBudget(lambda: next(remaining), reserve_ms=5_000)
+    report = run(
+        BazookaEvent(migrate=True, clear_redis=True, force=True),
+        Settings.from_env({}),
+        budget=budget,
+    )
+    assert recorded == ["migrate"]
+    assert isinstance(report.failure, OutOfTime)
+    message = str(report.failure)
+    assert "Steps completed: migrate" in message and "not run: clear_redis" in message
+    assert [s.status for s in report.steps] == [StepStatus.SUCCEEDED, StepStatus.NOT_RUN]

@@ -1,0 +1,72 @@
+"""Topic planning (desired vs actual) and the Java default partitioner."""
+
+from __future__ import annotations
+
+import pytest
+
+from bazooka.kafka.partitioner import java_partition, murmur2
+from bazooka.kafka.topics import MANAGED_TOPICS, TopicChange, plan_topics
+
+
+def test_managed_topics_and_partitions_are_the_originals() -> None:
+    assert MANAGED_TOPICS == {
+        "to-ender": 1,
+        "to-vulcan": 210,
+        "to-websockets-orderbooks": 1,
+        "to-websockets-subaccounts": 3,
+        "to-websockets-trades": 1,
+        "to-websockets-markets": 1,
+        "to-websockets-candles": 1,
+        "to-websockets-block-height": 1,
+    }
+    assert sum(MANAGED_TOPICS.values()) == 219
+
+
+def test_empty_cluster_creates_everything() -> None:
+    # The original creates nothing on a cluster without topics; we create all eight.
+    plan = plan_topics({})
+    assert plan.create == MANAGED_TOPICS and plan.changes_anything
+
+
+def test_partial_cluster_creates_exactly_the_missing_topics() -> None:
+    plan = plan_topics({"to-ender": 1, "to-vulcan": 210, "unrelated": 7})
+    assert set(plan.create) == set(MANAGED_TOPICS) - {"to-ender", "to-vulcan"}
+    assert plan.unchanged == ["to-ender", "to-vulcan"]
+
+
+def test_grow_below_target_and_report_above_target() -> None:
+    existing = dict(MANAGED_TOPICS, **{"to-vulcan": 100, "to-websockets-subaccounts": 6})
+    plan = plan_topics(existing)
+    assert plan.create == {}
+    assert plan.grow == [TopicChange("to-vulcan", 100, 210)]
+    assert plan.above_target == [TopicChange("to-websockets-subaccounts", 6, 3)]
+    assert plan.changes_anything
+
+
+def test_nothing_to_do_when_at_target() -> None:
+    plan = plan_topics(dict(MANAGED_TOPICS))
+    assert not plan.changes_anything and len(plan.unchanged) == 8
+
+
+# Vectors from Apache Kafka's UtilsTest.testMurmur2 (signed 32-bit results).
+JAVA_MURMUR2 = {
+    b"21": -973932308,
+    b"foobar": -790332482,
+    b"a-little-bit-long-string": -985981536,
+    b"a-little-bit-longer-string": -1486304829,
+    b"lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8": -58897971,
+    b"abc": 479470107,
+}
+
+
+@pytest.mark.parametrize(("data", "signed"), JAVA_MURMUR2.items())
+def test_murmur2_matches_kafka_java(data: bytes, signed: int) -> None:
+    assert murmur2(data) == signed & 0xFFFFFFFF
+
+
+def test_java_partition_is_positive_modulo() -> None:
+    # toPositive(-973932308) % 210
+    assert java_partition(b"21", 210) == (-973932308 & 0x7FFFFFFF) % 210
+    assert all(0 <= java_partition(bytes([i]) * 32, 210) < 210 for i in range(256))
+    with pytest.raises(ValueError):
+        java_partition(b"x", 0)
