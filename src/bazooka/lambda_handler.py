@@ -95,7 +95,7 @@ def _notify(exc: BaseException, settings: Settings | None = None) -> None:
             api_key=key, release_stage=stage, asynchronous=False, app_type="bazooka"
         )
         client.notify(exc)
-    except Exception as report_error:
+    except Exception as report_error:  # noqa: BLE001 - reporting must not mask the failure
         emit(
             log,
             logging.WARNING,

@@ -90,7 +90,7 @@ def _run_step(
         else:
             outcome.details = step_impls.EXECUTORS[step.name](ctx)
             outcome.status = StepStatus.SUCCEEDED
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - every failure is reported with its step
         error = exc if isinstance(exc, BazookaError) else _unexpected(exc)
         outcome.status = StepStatus.FAILED
         outcome.error = str(error)

@@ -32,7 +32,7 @@ def _section(fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         return fn()
     except BazookaError as exc:
         return {"error": str(exc)}
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - one broken service must not hide the others
         return {"error": f"unexpected {type(exc).__name__}: {exc}"}
 
 

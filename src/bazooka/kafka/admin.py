@@ -228,7 +228,7 @@ def clear_topics(
             for topic, future in futures.items():
                 try:
                     results[topic] = future.result()
-                except Exception as exc:
+                except Exception as exc:  # noqa: BLE001 - reported per topic below
                     failures[topic] = str(exc)
                 progress.advance(1, description=topic)
     details: dict[str, Any] = {

@@ -1,0 +1,437 @@
+"""The Knex-compatible migrator against real PostgreSQL: schema parity, bookkeeping, lock,
+transaction policy, take-over from Knex, concurrency, interrupted runs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from bazooka.errors import MigrationError, MigrationLocked, UnknownMigrations
+from bazooka.event import BazookaEvent
+from bazooka.postgres import migrator
+from bazooka.postgres.connection import connect
+from bazooka.postgres.migrations_source import Migration, bundled, load_from
+from bazooka.report import StepStatus
+from bazooka.runner import run
+from bazooka.settings import Settings
+from tests.conftest import ROOT, make_settings
+from tests.schema_dump import dump, fingerprint, normalize
+
+SNAPSHOTS = ROOT / "tests" / "snapshots"
+STEPS = json.loads((SNAPSHOTS / "steps.json").read_text())
+NO_TRANSACTION = {
+    "20230707104421",
+    "20230710102643",
+    "20230918143243",
+    "20230922141210",
+    "20240122143649",
+    "20240202084811",
+    "20240208153050",
+    "20240208161948",
+    "20240304115004",
+    "20240628141851",
+    "20240717142808",
+    "20240717171246",
+    "20240829161450",
+    "20240906134410",
+    "20240926133526",
+    "20250226144411",
+    "20250306153101",
+    "20250310121018",
+    "20250425155808",
+    "20250502154753",
+    "20250505153439",
+    "20250506164832",
+    "20250509125707",
+    "20250509164342",
+    "20250623170556",
+    "20260112170004",
+    "20260115131341",
+}
+
+
+@pytest.fixture
+def conn(db_settings: Settings) -> Iterator[psycopg.Connection[tuple[Any, ...]]]:
+    with connect(db_settings) as connection:
+        yield connection
+
+
+def rows(conn: psycopg.Connection[tuple[Any, ...]], query: str) -> list[tuple[Any, ...]]:
+    return conn.execute(query).fetchall()
+
+
+def test_bundled_migrations_are_the_113_knex_names_in_order() -> None:
+    known = bundled()
+    assert [m.name for m in known] == list(STEPS["migrations"].values())
+    assert len(known) == 113
+    assert known[15].name == "20230110150025_create_markets_table.ts.js"
+    assert known[21].name == "20230404124353_create_pnl_ticks_table.ts.js"
+    assert {m.name[:14] for m in known if not m.transaction} == NO_TRANSACTION
+
+
+def test_migrate_from_empty_gives_the_reference_schema_and_knex_bookkeeping(
+    db_settings: Settings, conn: psycopg.Connection[tuple[Any, ...]]
+) -> None:
+    details = migrator.migrate(conn, bundled())
+    assert details["applied_count"] == 113 and details["batch"] == 1
+    # 27 migrations opt out of transactions, so (as Knex) each runs on its own.
+    assert details["mode"] == "one transaction per migration"
+    assert normalize(dump(db_settings)) == (SNAPSHOTS / "schema.sql").read_text()
+    recorded = rows(
+        conn, "SELECT id, name, batch, migration_time IS NOT NULL FROM knex_migrations ORDER BY id"
+    )
+    assert [(r[0], r[1], r[2], r[3]) for r in recorded] == [
+        (i + 1, name, 1, True) for i, name in enumerate(STEPS["migrations"].values())
+    ]
+    assert rows(conn, "SELECT index, is_locked FROM knex_migrations_lock") == [(1, 0)]
+    # Running again applies nothing.
+    again = migrator.migrate(conn, bundled())
+    assert again["applied_count"] == 0 and again["batch"] is None
+    assert rows(conn, "SELECT max(batch), count(*) FROM knex_migrations") == [(1, 113)]
+
+
+def test_walk_up_and_down_one_at_a_time_matches_every_reference_step(
+    db_settings: Settings, conn: psycopg.Connection[tuple[Any, ...]]
+) -> None:
+    known = bundled()
+    assert fingerprint(dump(db_settings, exclude_knex=True)) == STEPS["up"]["000"]
+    for i in range(1, len(known) + 1):
+        migrator.migrate(conn, known[:i])  # exactly the i-th migration, as batch i
+        got = fingerprint(dump(db_settings, exclude_knex=True))
+        assert got == STEPS["up"][f"{i:03d}"], f"schema after up {i:03d} ({known[i - 1].name})"
+    assert rows(conn, "SELECT max(batch) FROM knex_migrations") == [(113,)]
+    for i in range(len(known) - 1, -1, -1):
+        result = migrator.rollback(conn, known)  # the latest batch = one migration
+        assert result["rolled_back"] == [known[i].name]
+        got = fingerprint(dump(db_settings, exclude_knex=True))
+        assert got == STEPS["down"][f"{i:03d}"], f"schema after down to {i:03d} ({known[i].name})"
+    assert rows(conn, "SELECT count(*) FROM knex_migrations") == [(0,)]
+
+
+def test_rollback_removes_exactly_the_latest_batch(
+    db_settings: Settings, conn: psycopg.Connection[tuple[Any, ...]]
+) -> None:
+    known = bundled()
+    migrator.migrate(conn, known[:100])
+    second = migrator.migrate(conn, known)
+    assert second["batch"] == 2 and second["applied_count"] == 13
+    result = migrator.rollback(conn, known)
+    assert result["batch"] == 2
+    assert result["rolled_back"] == [m.name for m in reversed(known[100:])]
+    assert rows(conn, "SELECT count(*), max(batch) FROM knex_migrations") == [(100, 1)]
+    assert fingerprint(dump(db_settings, exclude_knex=True)) == STEPS["down"]["100"]
+    assert rows(conn, "SELECT is_locked FROM knex_migrations_lock") == [(0,)]
+
+
+def _knex_database(conn: psycopg.Connection[tuple[Any, ...]], known: tuple[Migration, ...]) -> None:
+    """A database as the TypeScript Bazooka leaves it: Knex's own DDL and rows, batch 1."""
+    for migration in known:
+        if migration.transaction:
+            conn.execute(migration.up_sql.encode())
+        else:
+            from bazooka.postgres.sqlsplit import split_statements
+
+            for statement in split_statements(migration.up_sql):
+                conn.execute(statement.encode())
+    # knex 0.21 table-creator: increments(), string, integer, timestamp / increments('index')
+    conn.execute(
+        'create table "knex_migrations" ("id" serial primary key, "name" varchar(255), '
+        '"batch" integer, "migration_time" timestamptz)'
+    )
+    conn.execute(
+        'create table "knex_migrations_lock" ("index" serial primary key, "is_locked" integer)'
+    )
+    conn.execute('insert into "knex_migrations_lock" ("is_locked") values (0)')
+    with conn.cursor() as cur:
+        cur.executemany(
+            'insert into "knex_migrations" ("name", "batch", "migration_time") '
+            "values (%s, 1, now())",
+            [(m.name,) for m in known],
+        )
+
+
+def test_takes_over_a_database_migrated_by_knex(
+    db_settings: Settings, conn: psycopg.Connection[tuple[Any, ...]]
+) -> None:
+    known = bundled()
+    _knex_database(conn, known)
+    assert migrator.migrate(conn, known)["applied_count"] == 0
+    assert rows(conn, "SELECT count(*) FROM knex_migrations") == [(113,)]
+    result = migrator.rollback(conn, known)
+    assert result["rolled_back_count"] == 113 and result["batch"] == 1
+    assert fingerprint(dump(db_settings, exclude_knex=True)) == STEPS["down"]["000"]
+    # ...and our bookkeeping is Knex's: same columns, one idle lock row.
+    assert rows(conn, "SELECT index, is_locked FROM knex_migrations_lock") == [(1, 0)]
+
+
+def test_knex_can_take_over_from_us(
+    db_settings: Settings, conn: psycopg.Connection[tuple[Any, ...]], scratch_db: dict[str, str]
+) -> None:
+    """Our bookkeeping tables are identical (columns, keys, sequences) to the ones Knex creates."""
+    migrator.migrate(conn, bundled())
+    ours = [line for line in normalize(dump(db_settings)).splitlines() if "knex_" in line]
+    with connect(db_settings) as other:
+        other.execute("DROP TABLE knex_migrations, knex_migrations_lock")
+        _create_knex_tables_like_knex(other)
+    theirs = [line for line in normalize(dump(db_settings)).splitlines() if "knex_" in line]
+    assert ours == theirs and ours
+
+
+def _create_knex_tables_like_knex(conn: psycopg.Connection[tuple[Any, ...]]) -> None:
+    conn.execute(
+        'create table "knex_migrations" ("id" serial primary key, "name" varchar(255), '
+        '"batch" integer, "migration_time" timestamptz)'
+    )
+    conn.execute(
+        'create table "knex_migrations_lock" ("index" serial primary key, "is_locked" integer)'
+    )
+
+
+def test_unknown_recorded_migration_is_an_error_and_changes_nothing(
+    db_settings: Settings, conn: psycopg.Connection[tuple[Any, ...]]
+) -> None:
+    known = bundled()
+    migrator.migrate(conn, known[:50])
+    conn.execute(
+        "INSERT INTO knex_migrations (name, batch, migration_time) "
+        "VALUES ('20990101000000_from_the_future.js', 2, now())"
+    )
+    before = fingerprint(dump(db_settings))
+    for action in (migrator.migrate, migrator.rollback):
+        with pytest.raises(UnknownMigrations) as err:
+            action(conn, known)
+        assert "20990101000000_from_the_future.js" in str(err.value)
+        assert "corrupt" in str(err.value)
+    assert fingerprint(dump(db_settings)) == before
+
+
+def test_held_lock_fails_clearly_and_unlock_releases_it(
+    conn: psycopg.Connection[tuple[Any, ...]],
+) -> None:
+    known = bundled()
+    migrator.migrate(conn, known[:10])
+    conn.execute("UPDATE knex_migrations_lock SET is_locked = 1")
+    for action in (migrator.migrate, migrator.rollback):
+        with pytest.raises(MigrationLocked) as err:
+            action(conn, known)
+        assert "already locked" in str(err.value) and "bazooka unlock" in str(err.value)
+    assert rows(conn, "SELECT count(*) FROM knex_migrations") == [(10,)]
+    assert rows(conn, "SELECT is_locked FROM knex_migrations_lock") == [
+        (1,)
+    ]  # never freed silently
+    assert migrator.unlock(conn) == {"was_locked": True, "lock_table_exists": True}
+    assert rows(conn, "SELECT index, is_locked FROM knex_migrations_lock") != []
+    assert migrator.migrate(conn, known)["applied_count"] == 103
+
+
+def _broken(directory: Path, stems: dict[str, tuple[str, str, bool]]) -> tuple[Migration, ...]:
+    for stem, (up, down, transactional) in stems.items():
+        marker = "" if transactional else "-- bazooka:no-transaction\n"
+        (directory / f"{stem}.up.sql").write_text(marker + up)
+        (directory / f"{stem}.down.sql").write_text(marker + down)
+    return load_from(directory)
+
+
+def test_all_transactional_batch_is_all_or_nothing(
+    conn: psycopg.Connection[tuple[Any, ...]], tmp_path: Path
+) -> None:
+    known = _broken(
+        tmp_path,
+        {
+            "20000101000001_a": ("create table a (x int);", "drop table a;", True),
+            "20000101000002_b": ("create table b (x int);", "drop table b;", True),
+            "20000101000003_c": ("create table c (x int); select 1/0;", "drop table c;", True),
+        },
+    )
+    with pytest.raises(MigrationError) as err:
+        migrator.migrate(conn, known)
+    assert "20000101000003_c.js (up) failed" in str(err.value)
+    assert "nothing was applied" in str(err.value)
+    assert rows(conn, "SELECT to_regclass('a'), to_regclass('b')") == [(None, None)]
+    assert rows(conn, "SELECT count(*) FROM knex_migrations") == [(0,)]
+    assert rows(conn, "SELECT is_locked FROM knex_migrations_lock") == [(0,)]
+
+
+def test_per_migration_transactions_keep_earlier_ones_and_free_the_lock(
+    conn: psycopg.Connection[tuple[Any, ...]], tmp_path: Path
+) -> None:
+    known = _broken(
+        tmp_path,
+        {
+            "20000101000001_a": ("create table a (x int);", "drop table a;", True),
+            "20000101000002_i": ("create index concurrently ai on a (x);", "drop index ai;", False),
+            "20000101000003_c": ("create table c (x int); select 1/0;", "drop table c;", True),
+        },
+    )
+    with pytest.raises(MigrationError) as err:
+        migrator.migrate(conn, known)
+    assert "20000101000003_c.js (up) failed" in str(err.value)
+    assert "2 migration(s) of this batch were applied before it" in str(err.value)
+    assert rows(conn, "SELECT name FROM knex_migrations ORDER BY id") == [
+        ("20000101000001_a.js",),
+        ("20000101000002_i.js",),
+    ]
+    assert rows(conn, "SELECT to_regclass('c')") == [(None,)]  # its own transaction rolled back
+    assert rows(conn, "SELECT is_locked FROM knex_migrations_lock") == [(0,)]
+
+
+def test_two_concurrent_first_migrations_apply_each_migration_once(
+    db_settings: Settings,
+) -> None:
+    outcomes: list[Any] = []
+    barrier = threading.Barrier(2)
+
+    def attempt() -> None:
+        with connect(db_settings) as c:
+            barrier.wait()
+            try:
+                outcomes.append(migrator.migrate(c, bundled())["applied_count"])
+            except MigrationLocked as exc:
+                outcomes.append(exc)
+
+    threads = [threading.Thread(target=attempt) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    applied = [o for o in outcomes if isinstance(o, int)]
+    assert sum(applied) == 113, outcomes
+    assert all(isinstance(o, int | MigrationLocked) for o in outcomes)
+    with connect(db_settings) as c:
+        assert rows(c, "SELECT count(*), count(DISTINCT name) FROM knex_migrations") == [(113, 113)]
+        assert rows(c, "SELECT is_locked FROM knex_migrations_lock") == [(0,)]
+
+
+def test_concurrent_single_transaction_batches_wait_and_apply_once(
+    db_settings: Settings,
+) -> None:
+    known = bundled()
+    with connect(db_settings) as c:
+        migrator.migrate(c, known[:112])  # the last one is transactional: one-transaction mode
+        c.execute("CREATE TABLE slow_gate (x int)")
+    gate = connect(db_settings, autocommit=False)
+    gate.execute("LOCK TABLE slow_gate")  # holds the first runner inside its transaction
+    slow = Migration("20990101000000_slow.js", "SELECT count(*) FROM slow_gate;", "", True)
+    results: list[Any] = []
+
+    def attempt(migrations: tuple[Migration, ...]) -> None:
+        with connect(db_settings) as c:
+            try:
+                results.append(migrator.migrate(c, migrations)["applied"])
+            except Exception as exc:  # noqa: BLE001 - recorded for the assertion
+                results.append(exc)
+
+    first = threading.Thread(target=attempt, args=((*known, slow),))
+    first.start()
+    time.sleep(0.5)
+    second = threading.Thread(target=attempt, args=((*known, slow),))
+    second.start()
+    time.sleep(0.5)
+    gate.rollback()
+    gate.close()
+    first.join(30)
+    second.join(30)
+    assert sorted(map(len, results)) == [0, 2], results  # one applied both, the other nothing
+    with connect(db_settings) as c:
+        assert rows(c, "SELECT count(*), count(DISTINCT name) FROM knex_migrations") == [(114, 114)]
+
+
+def _cli(env: dict[str, str], *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bazooka", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def test_a_killed_run_is_completed_or_reported_by_the_next_one(
+    scratch_db: dict[str, str], db_settings: Settings
+) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bazooka", "run", "--migrate", "--json"],
+        env=scratch_db,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    with connect(db_settings) as c:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            exists = rows(c, "SELECT to_regclass('knex_migrations') IS NOT NULL")[0][0]
+            if exists and rows(c, "SELECT count(*) FROM knex_migrations")[0][0] >= 20:
+                break
+            time.sleep(0.005)
+        proc.kill()
+        proc.wait()
+        applied = rows(c, "SELECT count(*) FROM knex_migrations")[0][0]
+        assert 20 <= applied < 113, "the run finished before it could be killed"
+    second = _cli(scratch_db, "run", "--migrate", "--json")
+    report = json.loads(second.stdout)
+    if second.returncode != 0:
+        # The killed run held the lock: reported clearly, with the way out.
+        assert "already locked" in report["error"] and "bazooka unlock" in report["error"]
+        assert _cli(scratch_db, "unlock").returncode == 0
+        second = _cli(scratch_db, "run", "--migrate", "--json")
+        report = json.loads(second.stdout)
+    assert second.returncode == 0, second.stdout + second.stderr
+    step = report["steps"][0]["details"]
+    assert step["applied_count"] == 113 - applied
+    invalid = step.get("invalid_indexes", [])
+    if invalid:
+        # Killed inside CREATE INDEX CONCURRENTLY: the leftover invalid index is named.
+        assert all(name.endswith(("_index", "_idx", "_partial")) for name in invalid), invalid
+    else:
+        assert normalize(dump(db_settings)) == (SNAPSHOTS / "schema.sql").read_text()
+
+
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [
+        ({"DB_PORT": "1"}, "Cannot connect to PostgreSQL 127.0.0.1:1"),
+        ({"DB_PASSWORD": "wrong-password-x"}, "password authentication failed"),
+        ({"DB_NAME": "bz_no_such_database"}, 'database "bz_no_such_database" does not exist'),
+    ],
+)
+def test_bad_connection_settings_are_one_line_errors_without_secrets(
+    base_env: dict[str, str], override: dict[str, str], expected: str
+) -> None:
+    env = {**base_env, "DB_HOSTNAME": "127.0.0.1", **override}
+    result = _cli(env, "run", "--migrate", "--json")
+    assert result.returncode == 1
+    report = json.loads(result.stdout)
+    assert report["failed_step"] == "migrate"
+    assert expected in report["error"] and "\n" not in report["error"]
+    for secret in (env["DB_PASSWORD"], "wrong-password-x"):
+        assert secret not in result.stdout and secret not in result.stderr
+
+
+def test_migrate_step_reports_unknown_migrations_through_the_runner(
+    db_settings: Settings, conn: psycopg.Connection[tuple[Any, ...]]
+) -> None:
+    migrator.migrate(conn, bundled())
+    conn.execute("INSERT INTO knex_migrations (name, batch) VALUES ('x_unknown.js', 9)")
+    report = run(BazookaEvent(migrate=True), db_settings)
+    assert report.steps[0].status == StepStatus.FAILED
+    assert "x_unknown.js" in (report.steps[0].error or "")
+
+
+def test_rollback_and_migrate_in_one_event(scratch_db: dict[str, str]) -> None:
+    settings = make_settings(scratch_db, PREVENT_BREAKING_CHANGES_WITHOUT_FORCE="false")
+    first = run(BazookaEvent(migrate=True), settings)
+    assert first.ok
+    both = run(BazookaEvent(rollback=True, migrate=True), settings)
+    assert both.ok
+    details = {s.name: s.details for s in both.steps}
+    assert details["rollback"]["rolled_back_count"] == 113
+    assert details["migrate"]["applied_count"] == 113 and details["migrate"]["batch"] == 1
