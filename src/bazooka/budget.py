@@ -6,14 +6,11 @@ from collections.abc import Callable
 
 from bazooka.errors import OutOfTime
 
-# What a step needs at the very least once started: connect, take the lock, commit, release.
-DEFAULT_RESERVE_MS = 10_000
-
 
 class TimeBudget:
     """Answers whether there is time left to start the next unit of work."""
 
-    def __init__(self, remaining_ms: Callable[[], int], reserve_ms: int = DEFAULT_RESERVE_MS):
+    def __init__(self, remaining_ms: Callable[[], int], reserve_ms: int) -> None:
         self._remaining_ms = remaining_ms
         self.reserve_ms = reserve_ms
 

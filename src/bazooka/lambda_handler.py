@@ -13,7 +13,7 @@ import logging
 import os
 from typing import Any
 
-from bazooka.budget import DEFAULT_RESERVE_MS, TimeBudget
+from bazooka.budget import TimeBudget
 from bazooka.errors import BazookaError
 from bazooka.event import parse_event
 from bazooka.logs import configure, emit
@@ -26,16 +26,26 @@ MAX_LOGGED_EVENT_CHARS = 4_096
 
 def handler(event: Any, context: Any) -> dict[str, Any]:
     """Run the invocation's event; raise on invalid input, refusal or failure."""
-    configure(os.environ.get("LOG_LEVEL") or "info")
+    configure("info")
     emit(log, logging.INFO, "handler#run", f"Event: {_loggable(event)}")
+    settings: Settings | None = None
     try:
         settings = Settings.from_env()
+        configure(settings.log_level)
         bazooka_event = parse_event(event)
-        report = run(bazooka_event, settings, budget=_budget(context))
+        report = run(bazooka_event, settings, budget=_budget(context, settings))
     except BazookaError as exc:
         emit(log, logging.ERROR, "handler#run", str(exc), error=exc)
-        _notify(exc)
+        _notify(exc, settings)
         raise
+    outcome = "success" if report.ok else "failed"
+    emit(
+        log,
+        logging.INFO if report.ok else logging.ERROR,
+        "handler#run",
+        f"Bazooka {outcome}",
+        report=report.to_dict(),
+    )
     if report.failure is not None:
         _notify(report.failure, settings)
         raise report.failure
@@ -45,14 +55,12 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     }
 
 
-def _budget(context: Any) -> TimeBudget | None:
+def _budget(context: Any, settings: Settings) -> TimeBudget | None:
+    """The invocation's deadline, from the Lambda context (None outside Lambda)."""
     remaining = getattr(context, "get_remaining_time_in_millis", None)
     if not callable(remaining):
         return None
-    reserve = os.environ.get("BAZOOKA_LAMBDA_RESERVE_MS")
-    return TimeBudget(
-        remaining, int(reserve) if reserve and reserve.isdigit() else DEFAULT_RESERVE_MS
-    )
+    return TimeBudget(remaining, settings.lambda_time_reserve_ms)
 
 
 def _loggable(event: Any) -> str:
@@ -67,12 +75,19 @@ def _loggable(event: Any) -> str:
 
 
 def _notify(exc: BaseException, settings: Settings | None = None) -> None:
-    """Report to Bugsnag when BUGSNAG_KEY is set (and the optional package is installed)."""
-    key = (
-        settings.bugsnag_key.get_secret_value()
-        if settings and settings.bugsnag_key
-        else (os.environ.get("BUGSNAG_KEY") or None)
-    )
+    """Report to Bugsnag when ``BUGSNAG_KEY`` is set (needs the optional ``bugsnag`` package).
+
+    Without valid settings (a configuration error) the raw variables are used, so a broken
+    deployment is reported too.
+    """
+    if settings is not None:
+        key = settings.bugsnag_key.get_secret_value() if settings.bugsnag_key else None
+        stage = settings.bugsnag_release_stage
+        endpoint = settings.bugsnag_notify_endpoint
+    else:
+        key = os.environ.get("BUGSNAG_KEY") or None
+        stage = os.environ.get("BUGSNAG_RELEASE_STAGE") or None
+        endpoint = os.environ.get("BUGSNAG_NOTIFY_ENDPOINT") or None
     if not key:
         return
     try:
@@ -85,14 +100,16 @@ def _notify(exc: BaseException, settings: Settings | None = None) -> None:
             "BUGSNAG_KEY is set but the bugsnag package is not installed; error not reported",
         )
         return
-    stage = (
-        (settings.bugsnag_release_stage if settings else None)
-        or os.environ.get("BUGSNAG_RELEASE_STAGE")
-        or "development"
-    )
     try:
+        options: dict[str, Any] = {"endpoint": endpoint} if endpoint else {}
         client = bugsnag.Client(
-            api_key=key, release_stage=stage, asynchronous=False, app_type="bazooka"
+            api_key=key,
+            release_stage=stage or "development",
+            app_type="bazooka",
+            asynchronous=False,
+            auto_capture_sessions=False,
+            install_sys_hook=False,
+            **options,
         )
         client.notify(exc)
     except Exception as report_error:  # noqa: BLE001 - reporting must not mask the failure

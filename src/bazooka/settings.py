@@ -48,6 +48,9 @@ class Settings(BaseModel):
     )
     bugsnag_key: SecretStr | None = Field(None, alias="BUGSNAG_KEY")
     bugsnag_release_stage: str | None = Field(None, alias="BUGSNAG_RELEASE_STAGE")
+    bugsnag_notify_endpoint: str | None = Field(None, alias="BUGSNAG_NOTIFY_ENDPOINT")
+    # Lambda: do not start a step (or a retry wait) with less than this much time left.
+    lambda_time_reserve_ms: int = Field(10_000, alias="BAZOOKA_LAMBDA_RESERVE_MS", ge=0)
 
     # PostgreSQL
     db_hostname: str = Field("localhost", alias="DB_HOSTNAME", min_length=1)
