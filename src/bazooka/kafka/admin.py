@@ -36,6 +36,7 @@ class ClusterView:
     brokers: int
     partitions: dict[str, int]  # topic -> partition count
     replication: dict[str, int]  # topic -> replicas of partition 0
+    leaderless: dict[str, int]  # topic -> partitions without a leader right now
 
 
 def connect_admin(settings: Settings) -> AdminClient:
@@ -59,13 +60,39 @@ def describe_cluster(admin: AdminClient, settings: Settings) -> ClusterView:
         ) from exc
     partitions: dict[str, int] = {}
     replication: dict[str, int] = {}
+    leaderless: dict[str, int] = {}
     for name, meta in metadata.topics.items():
         if meta.error is not None and meta.error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART:
             continue
         partitions[name] = len(meta.partitions)
         first = meta.partitions.get(0)
         replication[name] = len(first.replicas) if first is not None else 0
-    return ClusterView(len(metadata.brokers), partitions, replication)
+        leaderless[name] = sum(1 for p in meta.partitions.values() if p.leader < 0 or p.error)
+    return ClusterView(len(metadata.brokers), partitions, replication, leaderless)
+
+
+def _await_ready(admin: AdminClient, settings: Settings, targets: dict[str, int]) -> None:
+    """Wait until every topic in ``targets`` shows its partition count, each with a leader.
+
+    Creation returns once the controller accepted it; brokers learn it a moment later. The step
+    only reports success when the topics are usable (produce, clear) through the brokers.
+    """
+    deadline = time.monotonic() + ADMIN_TIMEOUT_S
+    while True:
+        view = describe_cluster(admin, settings)
+        waiting = [
+            t
+            for t, n in targets.items()
+            if view.partitions.get(t, 0) < n or view.leaderless.get(t, 0) > 0
+        ]
+        if not waiting:
+            return
+        if time.monotonic() > deadline:
+            raise KafkaOperationError(
+                f"Topics {', '.join(waiting)} were accepted by the controller but are not "
+                f"available on the brokers after {ADMIN_TIMEOUT_S:.0f} s"
+            )
+        time.sleep(0.1)
 
 
 def _managed(view: ClusterView) -> dict[str, int]:
@@ -133,6 +160,7 @@ def ensure_topics(admin: AdminClient, settings: Settings, progress: Progress) ->
             operation_timeout=ADMIN_TIMEOUT_S,
         )
         _wait_all(futures, "grow partitions of topic", progress)
+    _await_ready(admin, settings, {**plan.create, **{c.topic: c.target for c in plan.grow}})
     details["changed"] = True
     return details
 
@@ -235,6 +263,7 @@ def clear_topics(
         "records_removed": {t: r["records_removed"] for t, r in results.items()},
         "total_records_removed": sum(r["records_removed"] for r in results.values()),
         "partitions_cleared": sum(r["partitions"] for r in results.values()),
+        "attempts": {t: r.get("attempts", 1) for t, r in results.items()},
         "missing_topics": missing,
     }
     if failures:

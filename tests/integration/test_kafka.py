@@ -1,0 +1,290 @@
+"""Kafka topic management on real Apache Kafka: a single broker and a three-broker cluster."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.cimpl import NewTopic
+
+from bazooka.budget import UnlimitedTime
+from bazooka.errors import KafkaOperationError
+from bazooka.event import BazookaEvent
+from bazooka.kafka import admin as kafka_admin
+from bazooka.kafka.topics import MANAGED_TOPICS
+from bazooka.progress import NullProgress
+from bazooka.runner import run
+from bazooka.settings import Settings
+from tests.conftest import ROOT, make_settings, service_env
+
+
+def _admin(brokers: str) -> AdminClient:
+    return AdminClient({"bootstrap.servers": brokers, "broker.address.family": "v4"})
+
+
+def _delete_managed_topics(brokers: str) -> None:
+    client = _admin(brokers)
+    existing = set(client.list_topics(timeout=10).topics)
+    doomed = [t for t in MANAGED_TOPICS if t in existing]
+    if doomed:
+        for future in client.delete_topics(doomed, operation_timeout=30).values():
+            future.result()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if not set(MANAGED_TOPICS) & set(client.list_topics(timeout=10).topics):
+            return
+        time.sleep(0.2)
+    raise AssertionError("managed topics were not deleted in time")
+
+
+def _create(brokers: str, topics: dict[str, int], rf: int = 1) -> None:
+    client = _admin(brokers)  # keep the handle alive until the futures resolve
+    futures = client.create_topics([NewTopic(t, n, rf) for t, n in topics.items()])
+    for future in futures.values():
+        future.result()
+    deadline = time.monotonic() + 30
+    while set(topics) - set(client.list_topics(timeout=10).topics):
+        assert time.monotonic() < deadline, "created topics did not appear"
+        time.sleep(0.1)
+
+
+def _partitions(brokers: str) -> dict[str, tuple[int, int]]:
+    """topic -> (partitions, replicas of partition 0) for the managed topics."""
+    metadata = _admin(brokers).list_topics(timeout=10)
+    return {
+        name: (len(meta.partitions), len(meta.partitions[0].replicas))
+        for name, meta in metadata.topics.items()
+        if name in MANAGED_TOPICS
+    }
+
+
+@pytest.fixture
+def single() -> Iterator[Settings]:
+    """Settings for the single local broker, with every managed topic deleted first."""
+    settings = make_settings(KAFKA_REPLICATION_FACTOR="1")
+    _delete_managed_topics(settings.kafka_broker_urls)
+    yield settings
+
+
+@pytest.fixture
+def cluster() -> Iterator[Settings]:
+    """Settings for the three-broker cluster (default replication factor 3), topics deleted."""
+    env = service_env()
+    brokers = env.get("KAFKA_CLUSTER_BROKER_URLS")
+    if not brokers:
+        pytest.fail("KAFKA_CLUSTER_BROKER_URLS not set: start the cluster (scripts/test.sh)")
+    env.pop("KAFKA_REPLICATION_FACTOR", None)
+    settings = make_settings({**env, "KAFKA_BROKER_URLS": brokers})
+    _delete_managed_topics(brokers)
+    yield settings
+
+
+def ensure(settings: Settings) -> dict[str, Any]:
+    return kafka_admin.ensure_topics(kafka_admin.connect_admin(settings), settings, NullProgress())
+
+
+def test_creates_every_topic_on_an_empty_cluster(single: Settings) -> None:
+    details = ensure(single)
+    assert details["topics_to_create"] == list(MANAGED_TOPICS)
+    assert details["partitions_to_create"] == 219 and details["changed"] is True
+    assert _partitions(single.kafka_broker_urls) == {t: (n, 1) for t, n in MANAGED_TOPICS.items()}
+
+
+def test_creates_exactly_the_missing_topics(single: Settings) -> None:
+    _create(single.kafka_broker_urls, {"to-ender": 1, "to-vulcan": 210})
+    details = ensure(single)
+    assert set(details["topics_to_create"]) == set(MANAGED_TOPICS) - {"to-ender", "to-vulcan"}
+    assert details["topics_unchanged"] == ["to-ender", "to-vulcan"]
+    assert _partitions(single.kafka_broker_urls) == {t: (n, 1) for t, n in MANAGED_TOPICS.items()}
+
+
+def test_grows_topics_below_target_and_reports_those_above(single: Settings) -> None:
+    _create(single.kafka_broker_urls, {"to-vulcan": 100, "to-websockets-subaccounts": 6})
+    details = ensure(single)
+    assert details["topics_to_grow"] == {"to-vulcan": {"from": 100, "to": 210}}
+    assert details["topics_above_target"] == {
+        "to-websockets-subaccounts": {"partitions": 6, "target": 3}
+    }
+    actual = _partitions(single.kafka_broker_urls)
+    assert actual["to-vulcan"] == (210, 1)
+    assert actual["to-websockets-subaccounts"] == (6, 1)  # never shrunk
+
+
+def test_second_run_changes_nothing_and_says_so(single: Settings) -> None:
+    ensure(single)
+    again = ensure(single)
+    assert again["changed"] is False and "nothing to do" in again["message"]
+    assert again["topics_to_create"] == [] and again["topics_to_grow"] == {}
+
+
+def test_replication_factor_above_brokers_is_refused_before_creating(single: Settings) -> None:
+    settings = single.model_copy(update={"kafka_replication_factor": 3})
+    with pytest.raises(KafkaOperationError) as err:
+        ensure(settings)
+    assert "KAFKA_REPLICATION_FACTOR=3" in str(err.value) and "1 broker(s)" in str(err.value)
+    assert _partitions(single.kafka_broker_urls) == {}
+
+
+@pytest.mark.cluster
+def test_cluster_gets_replication_factor_three_by_default(cluster: Settings) -> None:
+    assert cluster.kafka_replication_factor == 3
+    details = ensure(cluster)
+    assert details["brokers"] == 3
+    assert _partitions(cluster.kafka_broker_urls) == {t: (n, 3) for t, n in MANAGED_TOPICS.items()}
+
+
+def _produce_everywhere(brokers: str, per_partition: int = 3) -> int:
+    producer = Producer({"bootstrap.servers": brokers, "acks": "all", "linger.ms": 5})
+    count = 0
+    for topic, partitions in MANAGED_TOPICS.items():
+        for partition in range(partitions):
+            for i in range(per_partition):
+                producer.produce(
+                    topic, value=f"{topic}-{partition}-{i}".encode(), partition=partition
+                )
+                count += 1
+        producer.poll(0)
+    assert producer.flush(60) == 0
+    return count
+
+
+def _assert_empty(brokers: str) -> None:
+    consumer = Consumer(
+        {
+            "bootstrap.servers": brokers,
+            "group.id": f"bz-check-{time.time_ns()}",
+            "enable.auto.commit": False,
+            "broker.address.family": "v4",
+        }
+    )
+    assignment = []
+    for topic, partitions in MANAGED_TOPICS.items():
+        for partition in range(partitions):
+            low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
+            assert low == high, f"{topic}[{partition}] low {low} != high {high}"
+            assignment.append(TopicPartition(topic, partition, 0))  # "from the beginning"
+    consumer.assign(assignment)
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline:
+        message = consumer.poll(0.2)
+        assert message is None or message.error() is not None, "a record survived the clear"
+    consumer.close()
+
+
+def test_clear_deletes_every_record_and_keeps_the_topics(single: Settings) -> None:
+    ensure(single)
+    produced = _produce_everywhere(single.kafka_broker_urls)
+    report = run(BazookaEvent(clear_kafka_topics=True, force=True), single)
+    assert report.ok, report.failure
+    details = report.steps[0].details
+    assert details["total_records_removed"] == produced
+    assert details["records_removed"]["to-vulcan"] == 210 * 3
+    assert details["partitions_cleared"] == 219
+    assert _partitions(single.kafka_broker_urls) == {t: (n, 1) for t, n in MANAGED_TOPICS.items()}
+    _assert_empty(single.kafka_broker_urls)
+
+
+def test_clear_skips_missing_topics_and_reports_them(single: Settings) -> None:
+    _create(single.kafka_broker_urls, {"to-ender": 1})
+    report = run(BazookaEvent(clear_kafka_topics=True, force=True), single)
+    assert report.ok
+    details = report.steps[0].details
+    assert list(details["records_removed"]) == ["to-ender"]
+    assert set(details["missing_topics"]) == set(MANAGED_TOPICS) - {"to-ender"}
+
+
+def test_create_then_clear_in_one_event(single: Settings) -> None:
+    report = run(
+        BazookaEvent(create_kafka_topics=True, clear_kafka_topics=True, force=True), single
+    )
+    assert report.ok
+    assert [s.name for s in report.steps] == ["create_kafka_topics", "clear_kafka_topics"]
+
+
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def _services(*args: str) -> None:
+    subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "services.py"), *args],
+        check=True,
+        capture_output=True,
+        env=os.environ.copy(),
+    )
+
+
+@pytest.mark.cluster
+def test_broker_stopped_during_clear_retries_and_never_reports_false_success(
+    cluster: Settings,
+) -> None:
+    settings = cluster.model_copy(
+        update={"clear_kafka_topic_retry_ms": 2_000, "clear_kafka_topic_max_retries": 4}
+    )
+    ensure(settings)
+    _produce_everywhere(settings.kafka_broker_urls, per_partition=2)
+    records = _Records()
+    admin_log = logging.getLogger("bazooka.kafka.admin")
+    admin_log.addHandler(records)
+    admin_log.setLevel(logging.INFO)
+    try:
+        # Broker 2 dies abruptly as the clear starts: the partitions it leads have no reachable
+        # leader until the controller notices (session timeout) and elects another replica.
+        _services("kill-broker", "2")
+        result: dict[str, Any] | KafkaOperationError
+        try:
+            result = kafka_admin.clear_topics(
+                kafka_admin.connect_admin(settings), settings, NullProgress(), UnlimitedTime()
+            )
+        except KafkaOperationError as exc:
+            result = exc
+        failures = [
+            r for r in records.records if r.getMessage() == "Failed to delete topic records"
+        ]
+        assert failures, "the broker stop did not exercise the retry path"
+        if isinstance(result, KafkaOperationError):
+            assert "failed after" in str(result) and "attempt(s)" in str(result)  # a clear failure
+        else:
+            # A success must be real: retried, and every partition empty.
+            assert max(result["attempts"].values()) >= 2
+            _assert_empty(settings.kafka_broker_urls)
+    finally:
+        admin_log.removeHandler(records)
+        _services("start", "--only", "cluster")  # bring the killed broker back
+
+
+def test_unreachable_brokers_fail_clearly_within_the_timeout(base_env: dict[str, str]) -> None:
+    settings = make_settings(
+        {**base_env, "KAFKA_BROKER_URLS": "127.0.0.1:1", "KAFKA_CONNECTION_TIMEOUT_MS": "2000"}
+    )
+    started = time.monotonic()
+    report = run(BazookaEvent(create_kafka_topics=True), settings)
+    elapsed = time.monotonic() - started
+    assert not report.ok
+    assert "Cannot reach Kafka at 127.0.0.1:1 within 2000 ms" in str(report.failure)
+    assert elapsed < 30, f"took {elapsed:.1f}s: the timeout must bound it"
+
+
+def test_existing_topics_and_their_records_are_left_alone(single: Settings) -> None:
+    _create(single.kafka_broker_urls, {"to-ender": 1})
+    producer = Producer({"bootstrap.servers": single.kafka_broker_urls})
+    producer.produce("to-ender", value=b"kept")
+    assert producer.flush(10) == 0
+    ensure(single)
+    consumer = Consumer({"bootstrap.servers": single.kafka_broker_urls, "group.id": "bz-keep"})
+    low, high = consumer.get_watermark_offsets(TopicPartition("to-ender", 0), timeout=10)
+    consumer.close()
+    assert high - low == 1  # not recreated: its record is still there
