@@ -9,21 +9,20 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
-
-from pydantic import BaseModel, ConfigDict, ValidationError
 
 from bazooka.errors import ForceRequired, InvalidEvent
 
 FORCE_REQUIRED_MESSAGE = 'Cannot run bazooka without force flag set to "true"'
 
 
-class BazookaEvent(BaseModel):
+@dataclass(frozen=True)
+class BazookaEvent:
     """What one invocation asks Bazooka to do."""
-
-    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
 
     migrate: bool = False
     rollback: bool = False
@@ -35,17 +34,22 @@ class BazookaEvent(BaseModel):
     send_stateful_orders_to_vulcan: bool = False
     force: bool = False
 
+    def __post_init__(self) -> None:
+        problems = [_not_boolean(f, getattr(self, f)) for f in EVENT_FIELDS]
+        if any(problems):
+            raise InvalidEvent("Invalid event: " + "; ".join(p for p in problems if p))
+
     @property
     def destructive_requests(self) -> list[str]:
         """The fields set to true that the force guard protects, in declaration order."""
         return [name for name in DESTRUCTIVE_FIELDS if getattr(self, name)]
 
-    def requested(self) -> list[str]:
-        """Names of the operation fields set to true (``force`` excluded)."""
-        return [name for name in EVENT_FIELDS if name != "force" and getattr(self, name)]
+    def as_dict(self) -> dict[str, bool]:
+        """Every field with its value (for reports and logs)."""
+        return dataclasses.asdict(self)
 
 
-EVENT_FIELDS: tuple[str, ...] = tuple(BazookaEvent.model_fields)
+EVENT_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(BazookaEvent))
 DESTRUCTIVE_FIELDS: tuple[str, ...] = (
     "rollback",
     "clear_db",
@@ -65,10 +69,17 @@ def parse_event(payload: Any) -> BazookaEvent:
         payload = _decode_proxy_body(payload)
     if not isinstance(payload, Mapping):
         raise InvalidEvent(f"Invalid event: expected a JSON object, got {_json_kind(payload)}")
-    try:
-        return BazookaEvent.model_validate(dict(payload))
-    except ValidationError as exc:
-        raise InvalidEvent("Invalid event: " + _describe(exc, payload)) from None
+    problems = [
+        f"unknown field {key!r} (allowed: {', '.join(EVENT_FIELDS)})"
+        for key in payload
+        if key not in EVENT_FIELDS
+    ]
+    problems += [
+        p for p in (_not_boolean(k, v) for k, v in payload.items() if k in EVENT_FIELDS) if p
+    ]
+    if problems:
+        raise InvalidEvent("Invalid event: " + "; ".join(problems))
+    return BazookaEvent(**dict(payload))
 
 
 def parse_event_json(text: str | bytes) -> BazookaEvent:
@@ -84,6 +95,15 @@ def check_force(event: BazookaEvent, *, force_required: bool) -> None:
     """Refuse destructive steps without ``force`` while force is required (the default)."""
     if force_required and not event.force and event.destructive_requests:
         raise ForceRequired(FORCE_REQUIRED_MESSAGE)
+
+
+def _not_boolean(field: str, value: Any) -> str | None:
+    if isinstance(value, bool):
+        return None
+    return (
+        f"field {field!r} must be a JSON boolean (true or false), "
+        f"got {_json_kind(value)} {json.dumps(value, default=str)}"
+    )
 
 
 def _decode_proxy_body(proxy: Mapping[str, Any]) -> Any:
@@ -103,21 +123,6 @@ def _decode_proxy_body(proxy: Mapping[str, Any]) -> Any:
         return json.loads(body)
     except ValueError as exc:
         raise InvalidEvent(f"Invalid event: API Gateway body is not valid JSON ({exc})") from None
-
-
-def _describe(exc: ValidationError, payload: Mapping[str, Any]) -> str:
-    problems = []
-    for error in exc.errors():
-        field = ".".join(str(p) for p in error["loc"])
-        if error["type"] == "extra_forbidden":
-            problems.append(f"unknown field {field!r} (allowed: {', '.join(EVENT_FIELDS)})")
-        else:
-            value = payload.get(field)
-            problems.append(
-                f"field {field!r} must be a JSON boolean (true or false), "
-                f"got {_json_kind(value)} {json.dumps(value)}"
-            )
-    return "; ".join(problems)
 
 
 def _json_kind(value: Any) -> str:

@@ -46,7 +46,7 @@ def run(
     clock = budget or UnlimitedTime()
     planned = plan(event)
     outcomes = [StepOutcome(s.name, s.destructive, StepStatus.NOT_RUN) for s in planned]
-    report = Report(event=event.model_dump(), steps=outcomes, dry_run=dry_run)
+    report = Report(event=event.as_dict(), steps=outcomes, dry_run=dry_run)
     started = time.monotonic()
     ctx = step_impls.StepContext(settings, shown, clock)
     try:

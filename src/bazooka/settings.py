@@ -4,137 +4,185 @@ The original parses its environment with ``@dydxprotocol-indexer/base`` config-u
 *or empty* variable takes the default, booleans are exactly ``true`` or ``false``, integers must
 be integers. We keep those rules, validate ranges as well, and report every invalid variable by
 name before anything is touched. Secrets (``DB_PASSWORD``, ``KAFKA_SASL_PASSWORD``,
-``BUGSNAG_KEY``, a password inside ``REDIS_URL``) are never echoed.
+``KAFKA_SSL_KEY_PASSWORD``, ``BUGSNAG_KEY``, a password inside ``REDIS_URL``) are never echoed.
+
+Validation is explicit code rather than a model library: it runs in every process start (CLI,
+Lambda cold start), where importing one costs more than the whole ``clear_db`` step.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
-from collections.abc import Mapping
-from enum import StrEnum
-from typing import Any, Literal
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
-
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
 from bazooka.errors import ConfigError
 
-
-class NodeEnv(StrEnum):
-    """Environment names the original accepts in ``NODE_ENV``."""
-
-    DEVELOPMENT = "development"
-    TEST = "test"
-    STAGING = "staging"
-    PRODUCTION = "production"
+NODE_ENVS = ("development", "test", "staging", "production")
+LOG_LEVELS = ("debug", "info", "notice", "warning", "error", "crit")
+SECURITY_PROTOCOLS = ("plaintext", "ssl", "sasl_plaintext", "sasl_ssl")
 
 
-SecurityProtocol = Literal["plaintext", "ssl", "sasl_plaintext", "sasl_ssl"]
+class Secret:
+    """A value that never shows itself in ``repr``, ``str`` or logs."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def get_secret_value(self) -> str:
+        """The real value, for the one place that needs it (a connection)."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
 
 
-class Settings(BaseModel):
+Parser = Callable[[str], Any]
+
+
+def _integer(low: int | None = None, high: int | None = None) -> Parser:
+    def parse(raw: str) -> int:
+        try:
+            value = int(raw.strip(), 10)
+        except ValueError:
+            raise ValueError("is not an integer") from None
+        if low is not None and value < low:
+            raise ValueError(f"must be at least {low}")
+        if high is not None and value > high:
+            raise ValueError(f"must be at most {high}")
+        return value
+
+    return parse
+
+
+def _boolean(raw: str) -> bool:
+    if raw not in ("true", "false"):
+        raise ValueError("is not a boolean: use 'true' or 'false'")
+    return raw == "true"
+
+
+def _choice(options: tuple[str, ...], *, lower: bool = False) -> Parser:
+    def parse(raw: str) -> str:
+        value = raw.lower() if lower else raw
+        if value not in options:
+            raise ValueError(f"must be one of {', '.join(options)}")
+        return value
+
+    return parse
+
+
+def _text(raw: str) -> str:
+    return raw
+
+
+def _secret(raw: str) -> Secret:
+    return Secret(raw)
+
+
+def _env(name: str, default: Any, parse: Parser = _text) -> Any:
+    return field(default=default, metadata={"env": name, "parse": parse})
+
+
+@dataclass(frozen=True)
+class Settings:
     """Everything Bazooka reads from its environment. Build it with :meth:`from_env`."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
-
     # Service
-    service_name: str = Field("bazooka", alias="SERVICE_NAME", min_length=1)
-    node_env: NodeEnv | None = Field(None, alias="NODE_ENV")
-    log_level: Literal["debug", "info", "notice", "warning", "error", "crit"] = Field(
-        "info", alias="LOG_LEVEL"
+    service_name: str = _env("SERVICE_NAME", "bazooka")
+    node_env: str | None = _env("NODE_ENV", None, _choice(NODE_ENVS))
+    log_level: str = _env("LOG_LEVEL", "info", _choice(LOG_LEVELS, lower=True))
+    prevent_breaking_changes_without_force: bool = _env(
+        "PREVENT_BREAKING_CHANGES_WITHOUT_FORCE", True, _boolean
     )
-    prevent_breaking_changes_without_force: bool = Field(
-        True, alias="PREVENT_BREAKING_CHANGES_WITHOUT_FORCE"
-    )
-    bugsnag_key: SecretStr | None = Field(None, alias="BUGSNAG_KEY")
-    bugsnag_release_stage: str | None = Field(None, alias="BUGSNAG_RELEASE_STAGE")
-    bugsnag_notify_endpoint: str | None = Field(None, alias="BUGSNAG_NOTIFY_ENDPOINT")
+    bugsnag_key: Secret | None = _env("BUGSNAG_KEY", None, _secret)
+    bugsnag_release_stage: str | None = _env("BUGSNAG_RELEASE_STAGE", None)
+    bugsnag_notify_endpoint: str | None = _env("BUGSNAG_NOTIFY_ENDPOINT", None)
     # Lambda: do not start a step (or a retry wait) with less than this much time left.
-    lambda_time_reserve_ms: int = Field(10_000, alias="BAZOOKA_LAMBDA_RESERVE_MS", ge=0)
+    lambda_time_reserve_ms: int = _env("BAZOOKA_LAMBDA_RESERVE_MS", 10_000, _integer(0))
 
     # PostgreSQL
-    db_hostname: str = Field("localhost", alias="DB_HOSTNAME", min_length=1)
-    db_port: int = Field(5435, alias="DB_PORT", ge=1, le=65535)
-    db_name: str = Field("dydx_dev", alias="DB_NAME", min_length=1)
-    db_username: str = Field("dydx_dev", alias="DB_USERNAME", min_length=1)
-    db_password: SecretStr = Field(SecretStr("dydxserver123"), alias="DB_PASSWORD")
-    pg_pool_min: int = Field(1, alias="PG_POOL_MIN", ge=0)
-    pg_pool_max: int = Field(2, alias="PG_POOL_MAX", ge=1)
-    pg_acquire_connection_timeout_ms: int = Field(
-        10_000, alias="PG_ACQUIRE_CONNECTION_TIMEOUT_MS", ge=1
+    db_hostname: str = _env("DB_HOSTNAME", "localhost")
+    db_port: int = _env("DB_PORT", 5435, _integer(1, 65535))
+    db_name: str = _env("DB_NAME", "dydx_dev")
+    db_username: str = _env("DB_USERNAME", "dydx_dev")
+    db_password: Secret = _env("DB_PASSWORD", Secret("dydxserver123"), _secret)
+    pg_pool_min: int = _env("PG_POOL_MIN", 1, _integer(0))
+    pg_pool_max: int = _env("PG_POOL_MAX", 2, _integer(1))
+    pg_acquire_connection_timeout_ms: int = _env(
+        "PG_ACQUIRE_CONNECTION_TIMEOUT_MS", 10_000, _integer(1)
     )
 
     # Kafka
-    kafka_broker_urls: str = Field("localhost:9092", alias="KAFKA_BROKER_URLS", min_length=1)
-    kafka_connection_timeout_ms: int = Field(5_000, alias="KAFKA_CONNECTION_TIMEOUT_MS", ge=1)
-    kafka_replication_factor: int = Field(3, alias="KAFKA_REPLICATION_FACTOR", ge=1)
-    kafka_max_batch_websocket_message_size_bytes: int = Field(
-        900_000, alias="KAFKA_MAX_BATCH_WEBSOCKET_MESSAGE_SIZE_BYTES", ge=1
+    kafka_broker_urls: str = _env("KAFKA_BROKER_URLS", "localhost:9092")
+    kafka_connection_timeout_ms: int = _env("KAFKA_CONNECTION_TIMEOUT_MS", 5_000, _integer(1))
+    kafka_replication_factor: int = _env("KAFKA_REPLICATION_FACTOR", 3, _integer(1))
+    kafka_max_batch_websocket_message_size_bytes: int = _env(
+        "KAFKA_MAX_BATCH_WEBSOCKET_MESSAGE_SIZE_BYTES", 900_000, _integer(1)
     )
-    kafka_security_protocol: SecurityProtocol = Field("plaintext", alias="KAFKA_SECURITY_PROTOCOL")
-    kafka_sasl_mechanism: str | None = Field(None, alias="KAFKA_SASL_MECHANISM")
-    kafka_sasl_username: str | None = Field(None, alias="KAFKA_SASL_USERNAME")
-    kafka_sasl_password: SecretStr | None = Field(None, alias="KAFKA_SASL_PASSWORD")
-    kafka_ssl_ca_location: str | None = Field(None, alias="KAFKA_SSL_CA_LOCATION")
-    kafka_ssl_certificate_location: str | None = Field(None, alias="KAFKA_SSL_CERTIFICATE_LOCATION")
-    kafka_ssl_key_location: str | None = Field(None, alias="KAFKA_SSL_KEY_LOCATION")
-    kafka_ssl_key_password: SecretStr | None = Field(None, alias="KAFKA_SSL_KEY_PASSWORD")
-    clear_kafka_topic_retry_ms: int = Field(3_000, alias="CLEAR_KAFKA_TOPIC_RETRY_MS", ge=0)
-    clear_kafka_topic_max_retries: int = Field(3, alias="CLEAR_KAFKA_TOPIC_MAX_RETRIES", ge=1)
+    kafka_security_protocol: str = _env(
+        "KAFKA_SECURITY_PROTOCOL", "plaintext", _choice(SECURITY_PROTOCOLS, lower=True)
+    )
+    kafka_sasl_mechanism: str | None = _env("KAFKA_SASL_MECHANISM", None)
+    kafka_sasl_username: str | None = _env("KAFKA_SASL_USERNAME", None)
+    kafka_sasl_password: Secret | None = _env("KAFKA_SASL_PASSWORD", None, _secret)
+    kafka_ssl_ca_location: str | None = _env("KAFKA_SSL_CA_LOCATION", None)
+    kafka_ssl_certificate_location: str | None = _env("KAFKA_SSL_CERTIFICATE_LOCATION", None)
+    kafka_ssl_key_location: str | None = _env("KAFKA_SSL_KEY_LOCATION", None)
+    kafka_ssl_key_password: Secret | None = _env("KAFKA_SSL_KEY_PASSWORD", None, _secret)
+    clear_kafka_topic_retry_ms: int = _env("CLEAR_KAFKA_TOPIC_RETRY_MS", 3_000, _integer(0))
+    clear_kafka_topic_max_retries: int = _env("CLEAR_KAFKA_TOPIC_MAX_RETRIES", 3, _integer(1))
 
     # Redis
-    redis_url: SecretStr = Field(SecretStr("redis://localhost:6382"), alias="REDIS_URL")
-    redis_reconnect_timeout_ms: int = Field(500, alias="REDIS_RECONNECT_TIMEOUT_MS", ge=1)
-
-    @model_validator(mode="after")
-    def _check_relations(self) -> Settings:
-        if self.pg_pool_min > self.pg_pool_max:
-            raise ValueError("PG_POOL_MIN must not exceed PG_POOL_MAX")
-        if self.kafka_security_protocol.startswith("sasl") and not self.kafka_sasl_mechanism:
-            raise ValueError(
-                "KAFKA_SASL_MECHANISM is required when KAFKA_SECURITY_PROTOCOL is "
-                f"{self.kafka_security_protocol}"
-            )
-        scheme = urlsplit(self.redis_url.get_secret_value()).scheme
-        if scheme not in ("redis", "rediss", "unix"):
-            raise ValueError("REDIS_URL must start with redis://, rediss:// or unix://")
-        return self
+    redis_url: Secret = _env("REDIS_URL", Secret("redis://localhost:6382"), _secret)
+    redis_reconnect_timeout_ms: int = _env("REDIS_RECONNECT_TIMEOUT_MS", 500, _integer(1))
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Read and validate the settings; raise :class:`ConfigError` naming every bad variable."""
         env = os.environ if environ is None else environ
-        raw: dict[str, Any] = {}
+        values: dict[str, Any] = {}
         problems: list[str] = []
-        for name, field in cls.model_fields.items():
-            alias = field.alias or name
-            value = env.get(alias)
-            if value is None or value == "":
-                if alias in _REQUIRED_IN_DEPLOYED_ENVS and _node_env(env) in _DEPLOYED_ENVS:
-                    problems.append(f"{alias} must be set when NODE_ENV={_node_env(env)}")
+        for spec in dataclasses.fields(cls):
+            name = spec.metadata["env"]
+            raw = env.get(name)
+            if raw is None or raw == "":
                 continue
-            if field.annotation is bool:
-                if value not in ("true", "false"):
-                    problems.append(f"{alias}={value!r} is not a boolean: use 'true' or 'false'")
-                    continue
-                raw[alias] = value == "true"
-            elif alias == "KAFKA_SECURITY_PROTOCOL":
-                raw[alias] = value.lower()
-            else:
-                raw[alias] = value
+            try:
+                values[spec.name] = spec.metadata["parse"](raw)
+            except ValueError as exc:
+                shown = "***" if name in SECRET_VARIABLES else repr(raw)
+                problems.append(f"{name}={shown} {exc}")
+        if not problems:
+            problems = _relations(cls(**values), env)
         if problems:
             raise ConfigError("Invalid configuration: " + "; ".join(problems))
-        try:
-            return cls.model_validate(raw)
-        except ValidationError as exc:
-            raise ConfigError("Invalid configuration: " + _describe(exc, raw)) from None
+        return cls(**values)
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with some fields changed (tests, tools)."""
+        return dataclasses.replace(self, **changes)
 
     def public_view(self) -> dict[str, Any]:
-        """The settings as shown to operators: secrets masked, URLs without passwords."""
-        view = self.model_dump(by_alias=True, mode="json")
-        for key, value in list(view.items()):
-            if key in _SECRET_ALIASES and value is not None:
-                view[key] = "***"
+        """The settings as shown to operators, by variable name: secrets masked."""
+        view: dict[str, Any] = {}
+        for spec in dataclasses.fields(self):
+            value = getattr(self, spec.name)
+            if isinstance(value, Secret):
+                value = "***"
+            view[spec.metadata["env"]] = value
         view["REDIS_URL"] = mask_url(self.redis_url.get_secret_value())
         return view
 
@@ -144,41 +192,38 @@ class Settings(BaseModel):
         return [b.strip() for b in self.kafka_broker_urls.split(",") if b.strip()]
 
 
-_DEPLOYED_ENVS = (NodeEnv.STAGING.value, NodeEnv.PRODUCTION.value)
-# The original refuses to start in staging/production with the default broker list.
-_REQUIRED_IN_DEPLOYED_ENVS = frozenset({"KAFKA_BROKER_URLS"})
-_SECRET_ALIASES = frozenset(
+SECRET_VARIABLES = frozenset(
     {"DB_PASSWORD", "KAFKA_SASL_PASSWORD", "KAFKA_SSL_KEY_PASSWORD", "BUGSNAG_KEY", "REDIS_URL"}
 )
 
 
-def _node_env(env: Mapping[str, str]) -> str:
-    return env.get("NODE_ENV") or ""
-
-
-def _describe(exc: ValidationError, raw: Mapping[str, Any]) -> str:
-    parts = []
-    for error in exc.errors():
-        loc = [str(p) for p in error["loc"]]
-        alias = loc[0] if loc else ""
-        message = error["msg"].removeprefix("Value error, ")
-        if alias in raw:
-            shown = "***" if alias in _SECRET_ALIASES else repr(raw[alias])
-            parts.append(f"{alias}={shown}: {message}")
-        else:
-            parts.append(message)
-    return "; ".join(parts)
+def _relations(settings: Settings, env: Mapping[str, str]) -> list[str]:
+    problems = []
+    if settings.pg_pool_min > settings.pg_pool_max:
+        problems.append("PG_POOL_MIN must not exceed PG_POOL_MAX")
+    if settings.kafka_security_protocol.startswith("sasl") and not settings.kafka_sasl_mechanism:
+        problems.append(
+            "KAFKA_SASL_MECHANISM is required when KAFKA_SECURITY_PROTOCOL is "
+            f"{settings.kafka_security_protocol}"
+        )
+    if urlsplit(settings.redis_url.get_secret_value()).scheme not in ("redis", "rediss", "unix"):
+        problems.append("REDIS_URL must start with redis://, rediss:// or unix://")
+    if not settings.kafka_brokers:
+        problems.append("KAFKA_BROKER_URLS lists no broker")
+    # The original refuses to start in staging/production with the default broker list.
+    if settings.node_env in ("staging", "production") and not env.get("KAFKA_BROKER_URLS"):
+        problems.append(f"KAFKA_BROKER_URLS must be set when NODE_ENV={settings.node_env}")
+    return problems
 
 
 def mask_url(url: str) -> str:
     """Return ``url`` with any password replaced by ``***`` (for logs and reports)."""
     try:
         parts = urlsplit(url)
+        port = parts.port
     except ValueError:
         return "***"
     if parts.password is None:
         return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    netloc = f"{user}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    netloc = f"{parts.username or ''}:***@{parts.hostname or ''}" + (f":{port}" if port else "")
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))

@@ -126,7 +126,7 @@ def test_second_run_changes_nothing_and_says_so(single: Settings) -> None:
 
 
 def test_replication_factor_above_brokers_is_refused_before_creating(single: Settings) -> None:
-    settings = single.model_copy(update={"kafka_replication_factor": 3})
+    settings = single.replace(kafka_replication_factor=3)
     with pytest.raises(KafkaOperationError) as err:
         ensure(settings)
     assert "KAFKA_REPLICATION_FACTOR=3" in str(err.value) and "1 broker(s)" in str(err.value)
@@ -231,9 +231,7 @@ def _services(*args: str) -> None:
 def test_broker_stopped_during_clear_retries_and_never_reports_false_success(
     cluster: Settings,
 ) -> None:
-    settings = cluster.model_copy(
-        update={"clear_kafka_topic_retry_ms": 2_000, "clear_kafka_topic_max_retries": 4}
-    )
+    settings = cluster.replace(clear_kafka_topic_retry_ms=2_000, clear_kafka_topic_max_retries=4)
     ensure(settings)
     _produce_everywhere(settings.kafka_broker_urls, per_partition=2)
     records = _Records()

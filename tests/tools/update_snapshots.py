@@ -40,7 +40,7 @@ def main() -> None:
     )
     with psycopg.connect(admin_dsn, autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
-    settings = base.model_copy(update={"db_name": name})
+    settings = base.replace(db_name=name)
     try:
         known = bundled()
         up: dict[str, str] = {}
