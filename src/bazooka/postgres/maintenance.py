@@ -121,25 +121,64 @@ def count_rows(conn: Connection, tables: list[str]) -> dict[str, int]:
     return {name: int(count) for name, count in conn.execute(query).fetchall()}
 
 
-def clear_data(conn: Connection, settings: Settings) -> dict[str, Any]:
-    """Empty every indexer table in one transaction, then refresh the materialized views.
+def _referencing(conn: Connection, tables: list[str]) -> dict[str, set[str]]:
+    """table -> the tables (among ``tables``) whose foreign keys reference it."""
+    rows = conn.execute(
+        """
+        SELECT referenced.relname, referencing.relname FROM pg_constraint c
+        JOIN pg_class referencing ON referencing.oid = c.conrelid
+        JOIN pg_class referenced ON referenced.oid = c.confrelid
+        JOIN pg_namespace n ON n.oid = referencing.relnamespace
+        WHERE c.contype = 'f' AND n.nspname = 'public'
+        """
+    ).fetchall()
+    graph: dict[str, set[str]] = {t: set() for t in tables}
+    for referenced, referencing in rows:
+        if referenced in graph and referencing in graph:
+            graph[referenced].add(referencing)
+    return graph
 
-    The tables are locked, counted and truncated together, so the counts are exactly what was
-    removed; bookkeeping tables are kept. Unlike the original, the two materialized views are
-    refreshed so they no longer show rows of the tables just emptied.
+
+def _with_referencing(seeds: set[str], graph: dict[str, set[str]]) -> set[str]:
+    """``seeds`` plus every table referencing them, transitively (TRUNCATE needs them all)."""
+    found = set(seeds)
+    todo = list(seeds)
+    while todo:
+        for child in graph.get(todo.pop(), ()):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+def clear_data(conn: Connection, settings: Settings) -> dict[str, Any]:
+    """Empty every indexer table in one transaction, then refresh stale materialized views.
+
+    The tables are locked and counted together, so the counts are exactly what was removed;
+    bookkeeping tables are kept. Only tables holding rows are truncated (with the tables whose
+    foreign keys reference them): TRUNCATE replaces each table's and index's files, which is
+    the whole cost on an empty database. Unlike the original, a materialized view still showing
+    rows is refreshed, so it no longer reports data of the tables just emptied.
     """
     with translated("clear_db", settings), conn.transaction():
         present = public_relations(conn)
         tables = [t for t in INDEXER_TABLES if t in present["tables"]]
         views = [v for v in MATERIALIZED_VIEWS if v in present["materialized_views"]]
+        removed: dict[str, int] = {}
         if tables:
             names = sql.SQL(", ").join(sql.Identifier(t) for t in tables)
             conn.execute(sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(names))
             removed = count_rows(conn, tables)
-            conn.execute(sql.SQL("TRUNCATE TABLE {}").format(names))
-        else:
-            removed = {}
-        for view in views:
+            holding = {t for t, n in removed.items() if n}
+            if holding:
+                doomed = sorted(_with_referencing(holding, _referencing(conn, tables)))
+                conn.execute(
+                    sql.SQL("TRUNCATE TABLE {}").format(
+                        sql.SQL(", ").join(sql.Identifier(t) for t in doomed)
+                    )
+                )
+        refreshed = [view for view in views if _stale(conn, view)]
+        for view in refreshed:
             conn.execute(sql.SQL("REFRESH MATERIALIZED VIEW {}").format(sql.Identifier(view)))
     emit(
         log,
@@ -153,9 +192,22 @@ def clear_data(conn: Connection, settings: Settings) -> dict[str, Any]:
         "tables_cleared": len(tables),
         "rows_removed": {t: n for t, n in removed.items() if n},
         "total_rows_removed": sum(removed.values()),
-        "materialized_views_refreshed": views,
+        "materialized_views_refreshed": refreshed,
         "missing_tables": [t for t in INDEXER_TABLES if t not in present["tables"]],
     }
+
+
+def _stale(conn: Connection, view: str) -> bool:
+    """A view to refresh: unpopulated, or still holding rows (every source table is now empty)."""
+    populated = conn.execute(
+        "SELECT ispopulated FROM pg_matviews WHERE schemaname = 'public' AND matviewname = %s",
+        (view,),
+    ).fetchone()
+    if not populated or not populated[0]:
+        return True
+    row = conn.execute(sql.SQL("SELECT EXISTS (SELECT 1 FROM {})").format(sql.Identifier(view)))
+    found = row.fetchone()
+    return bool(found and found[0])
 
 
 def preview_clear(conn: Connection, settings: Settings) -> dict[str, Any]:
