@@ -36,7 +36,7 @@ from bazooka.errors import MigrationError, MigrationLocked, UnknownMigrations
 from bazooka.logs import emit
 from bazooka.postgres.connection import one_line
 from bazooka.postgres.migrations_source import Migration
-from bazooka.postgres.sqlsplit import has_code, split_statements
+from bazooka.postgres.sqlsplit import split_statements
 
 log = logging.getLogger(__name__)
 
@@ -301,23 +301,38 @@ def _next_batch(conn: Connection) -> int:
     return int(row[0] or 0) + 1 if row else 1
 
 
-def _record(conn: Connection, migration: Migration, direction: str, batch: int) -> None:
+def _record(conn: Connection, migration: Migration, direction: str, batch: int) -> bytes:
+    """The bookkeeping statement for one migration, as Knex writes it (literal values)."""
     if direction == "up":
-        conn.execute(
-            "INSERT INTO knex_migrations (name, batch, migration_time) VALUES (%s, %s, %s)",
-            (migration.name, batch, datetime.now(UTC)),
-        )
+        statement = sql.SQL(
+            "INSERT INTO knex_migrations (name, batch, migration_time) VALUES ({}, {}, {})"
+        ).format(sql.Literal(migration.name), sql.Literal(batch), sql.Literal(datetime.now(UTC)))
     else:
-        conn.execute("DELETE FROM knex_migrations WHERE name = %s", (migration.name,))
+        statement = sql.SQL("DELETE FROM knex_migrations WHERE name = {}").format(
+            sql.Literal(migration.name)
+        )
+    return statement.as_bytes(conn)
 
 
-def _execute_script(conn: Connection, script: str, *, split: bool) -> None:
-    if split:
+def _apply(
+    conn: Connection, migration: Migration, direction: str, batch: int, *, own_transaction: bool
+) -> None:
+    """Run one migration and write its bookkeeping row.
+
+    A transactional migration goes as ONE simple query (several statements): its SQL and its
+    bookkeeping row together, wrapped in BEGIN/COMMIT when it has its own transaction, so each
+    costs one round trip. A no-transaction migration runs statement by statement in autocommit
+    (CREATE INDEX CONCURRENTLY refuses a multi-statement query), then its row.
+    """
+    script = migration.sql(direction)
+    if not migration.transaction:
         for statement in split_statements(script):
             conn.execute(statement.encode())
-    elif has_code(script):
-        # Sent as one simple query (no parameters): one round trip for the whole file.
-        conn.execute(script.encode())
+        conn.execute(_record(conn, migration, direction, batch))
+        return
+    # "\n;" ends a trailing "--" comment line before the next statement.
+    body = script.encode() + b"\n;\n" + _record(conn, migration, direction, batch) + b";"
+    conn.execute(b"BEGIN;\n" + body + b"\nCOMMIT;" if own_transaction else body)
 
 
 def _migrate_in_one_transaction(
@@ -340,8 +355,7 @@ def _migrate_in_one_transaction(
                 if checkpoint:
                     checkpoint(migration.name)
                 current = migration
-                _execute_script(conn, migration.up_sql, split=False)
-                _record(conn, migration, "up", batch)
+                _apply(conn, migration, "up", batch, own_transaction=False)
                 applied.append(migration.name)
                 if advance:
                     advance(migration.name)
@@ -365,9 +379,16 @@ def _run_batch(
     checkpoint: Checkpoint | None,
     advance: Advance | None,
 ) -> tuple[list[str], int]:
-    """One transaction per migration (none for no-transaction ones), lock held throughout."""
+    """One transaction per migration (none for no-transaction ones), lock held throughout.
+
+    The per-migration commits do not wait for the disk (``synchronous_commit = off``): the
+    lock release at the end is committed synchronously, which flushes the WAL through every
+    earlier commit before anything is reported. A crash in between loses at most a suffix of
+    the batch, each migration together with its bookkeeping row, as a crashed Knex run would.
+    """
     with conn.transaction():
         _take_lock(conn)
+    conn.execute("SET synchronous_commit = off")
     done: list[str] = []
     current: Migration | None = None
     batch = 0
@@ -383,13 +404,7 @@ def _run_batch(
             if checkpoint:
                 checkpoint(migration.name)
             current = migration
-            if migration.transaction:
-                with conn.transaction():
-                    _execute_script(conn, migration.sql(direction), split=False)
-                    _record(conn, migration, direction, batch)
-            else:
-                _execute_script(conn, migration.sql(direction), split=True)
-                _record(conn, migration, direction, batch)
+            _apply(conn, migration, direction, batch, own_transaction=True)
             done.append(migration.name)
             current = None
             if advance:
@@ -404,6 +419,7 @@ def _run_batch(
                 f"before it and stay so; the lock was released."
             ) from exc
         raise
+    conn.execute("RESET synchronous_commit")
     _free_lock(conn)
     return done, batch
 
@@ -421,6 +437,7 @@ def _release_after_failure(conn: Connection) -> None:
     try:
         if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
             conn.rollback()
+        conn.execute("RESET synchronous_commit")
         _free_lock(conn)
     except psycopg.Error as exc:
         emit(
