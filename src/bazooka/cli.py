@@ -149,11 +149,10 @@ def _event_from_args(args: argparse.Namespace) -> BazookaEvent:
 
 
 def _print_report(out: TextIO, report: Any) -> None:
-    from rich.console import Console  # noqa: PLC0415
 
     from bazooka.console import print_plan_details, summary_table  # noqa: PLC0415
 
-    console = Console(file=out, soft_wrap=not out.isatty())
+    console = _console(out)
     if not report.steps:
         console.print("Nothing to do: the event sets no step.")
         return
@@ -164,6 +163,15 @@ def _print_report(out: TextIO, report: Any) -> None:
         console.print(f"[bold red]Failed[/]: {report.failure}")
 
 
+def _console(out: TextIO) -> Any:
+    """A rich console: the terminal's width on a TTY, wide and plain when piped or logged."""
+    from rich.console import Console  # noqa: PLC0415
+
+    if out.isatty():
+        return Console(file=out)
+    return Console(file=out, width=160, no_color=True)
+
+
 def _status(out: TextIO, as_json: bool, settings: Any) -> int:
     from bazooka import status  # noqa: PLC0415
 
@@ -171,11 +179,9 @@ def _status(out: TextIO, as_json: bool, settings: Any) -> int:
     if as_json:
         out.write(json.dumps(state, indent=2, default=str) + "\n")
     else:
-        from rich.console import Console  # noqa: PLC0415
-
         from bazooka.console import status_tables  # noqa: PLC0415
 
-        status_tables(Console(file=out, soft_wrap=not out.isatty()), state)
+        status_tables(_console(out), state)
     return ExitCode.OK if status.all_reachable(state) else ExitCode.FAILED
 
 

@@ -17,7 +17,7 @@ from bazooka.event import BazookaEvent, check_force
 from bazooka.logs import emit
 from bazooka.plan import Step, plan
 from bazooka.progress import NullProgress, Progress
-from bazooka.report import Report, StepOutcome, StepStatus
+from bazooka.report import Report, StepOutcome, StepStatus, headline
 from bazooka.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -91,8 +91,11 @@ def _run_step(
             outcome.details = step_impls.EXECUTORS[step.name](ctx)
             outcome.status = StepStatus.SUCCEEDED
     except Exception as exc:  # noqa: BLE001 - every failure is reported with its step
-        error = exc if isinstance(exc, BazookaError) else _unexpected(exc)
         outcome.status = StepStatus.FAILED
+        if isinstance(exc, OutOfTime):
+            error: BazookaError = _out_of_time(exc, report.steps)
+        else:
+            error = exc if isinstance(exc, BazookaError) else _unexpected(exc)
         outcome.error = str(error)
         outcome.details = getattr(exc, "details", None) or outcome.details
         report.failure = error
@@ -112,21 +115,30 @@ def _run_step(
         log,
         logging.INFO,
         "runner#run",
-        f"Step {step.name} {outcome.status.value}",
+        f"Step {step.name} {outcome.status.value}: {headline(step.name, outcome.details)}",
         step=step.name,
         duration_s=round(outcome.duration_s, 3),
-        details=outcome.details,
     )
     return True
 
 
 def _out_of_time(exc: OutOfTime, outcomes: list[StepOutcome]) -> OutOfTime:
+    """Say which steps ran, which one was stopped (its finished work kept) and which did not."""
     done = [o.name for o in outcomes if o.status in (StepStatus.SUCCEEDED, StepStatus.SKIPPED)]
+    stopped = [o.name for o in outcomes if o.status == StepStatus.FAILED]
     not_run = [o.name for o in outcomes if o.status == StepStatus.NOT_RUN]
-    return OutOfTime(
-        f"Stopped cleanly: {exc}. Steps completed: {', '.join(done) or 'none'}; "
-        f"not run: {', '.join(not_run) or 'none'}. Invoke again with the steps not run."
+    interrupted = (
+        f"stopped inside: {', '.join(stopped)} (what it finished is kept, locks released); "
+        if stopped
+        else ""
     )
+    error = OutOfTime(
+        f"Stopped cleanly: {exc}. Steps completed: {', '.join(done) or 'none'}; "
+        f"{interrupted}not run: {', '.join(not_run) or 'none'}. "
+        "Invoke again for the steps not completed."
+    )
+    error.__cause__ = exc
+    return error
 
 
 def _unexpected(exc: Exception) -> UnexpectedError:

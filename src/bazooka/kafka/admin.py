@@ -222,9 +222,32 @@ def watermarks(admin: AdminClient, topic: str, partitions: int) -> dict[int, tup
 def _list_offsets(
     admin: AdminClient, topic: str, partitions: int, spec: OffsetSpec
 ) -> dict[int, int]:
+    """Offsets of every partition; transient errors (a leader moving) are retried briefly."""
     request = {TopicPartition(topic, p): spec for p in range(partitions)}
-    futures = admin.list_offsets(request, request_timeout=ADMIN_TIMEOUT_S)
-    return {tp.partition: int(f.result().offset) for tp, f in futures.items()}
+    for attempt in range(OFFSET_ATTEMPTS):
+        try:
+            futures = admin.list_offsets(request, request_timeout=ADMIN_TIMEOUT_S)
+            return {tp.partition: int(f.result().offset) for tp, f in futures.items()}
+        except KafkaException as exc:
+            error = exc.args[0] if exc.args else None
+            transient = isinstance(error, KafkaError) and (
+                error.retriable() or error.code() in _TRANSIENT
+            )
+            if not transient or attempt == OFFSET_ATTEMPTS - 1:
+                raise
+            time.sleep(0.2 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
+OFFSET_ATTEMPTS = 5
+_TRANSIENT = frozenset(
+    {
+        KafkaError.NOT_LEADER_FOR_PARTITION,
+        KafkaError.LEADER_NOT_AVAILABLE,
+        KafkaError.UNKNOWN_TOPIC_OR_PART,
+        KafkaError.REQUEST_TIMED_OUT,
+    }
+)
 
 
 def clear_topics(
