@@ -1,0 +1,67 @@
+"""The Lambda zip: built by the project's script, installed into a clean directory, imported
+from there alone and invoked with an event against the local services."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+from tests.conftest import ROOT
+
+INVOKE = """
+import json, sys
+sys.path.insert(0, sys.argv[1])
+import bazooka
+from bazooka.lambda_handler import handler
+assert bazooka.__file__.startswith(sys.argv[1]), bazooka.__file__
+
+class Context:
+    def get_remaining_time_in_millis(self):
+        return 600_000
+
+print("RESULT " + json.dumps(handler(json.loads(sys.argv[2]), Context())))
+"""
+
+
+def test_zip_installs_into_a_clean_directory_and_handles_an_event(
+    tmp_path: Path, scratch_db: dict[str, str]
+) -> None:
+    artifact = tmp_path / "bazooka-lambda.zip"
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "build_lambda_zip.py"),
+            "--python-version",
+            version,
+            "--output",
+            str(artifact),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
+    task_root = tmp_path / "task"
+    with zipfile.ZipFile(artifact) as archive:
+        names = archive.namelist()
+        assert "bazooka/lambda_handler.py" in names
+        assert not any(n.startswith(("grpc/", "grpc_tools/")) for n in names)  # trimmed
+        archive.extractall(task_root)
+    # -S: no site-packages at all, so every import must come from the unpacked zip.
+    result = subprocess.run(
+        [sys.executable, "-S", "-c", INVOKE, str(task_root), json.dumps({"migrate": True})],
+        env={k: v for k, v in scratch_db.items() if k != "PYTHONPATH"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    response = json.loads(result.stdout.split("RESULT ", 1)[1])
+    assert response["statusCode"] == 200
+    body = json.loads(response["body"])
+    assert body["message"] == "success"
+    assert body["report"]["steps"][0]["details"]["applied_count"] == 113
