@@ -22,8 +22,7 @@ import time
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "src"))
-from bazooka.kafka.topics import MANAGED_TOPICS  # noqa: E402
+from bazooka.kafka.topics import MANAGED_TOPICS
 
 
 def delete_topics(brokers: str) -> None:
@@ -56,7 +55,10 @@ def run_phase(env: dict[str, str], *flags: str) -> tuple[float, dict[str, object
     started = time.perf_counter()
     result = subprocess.run(
         [sys.executable, "-m", "bazooka", "run", "--json", *flags],
-        env=env, capture_output=True, text=True, check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     elapsed = time.perf_counter() - started
     if result.returncode != 0:
@@ -74,11 +76,18 @@ def main() -> None:
     args = parser.parse_args()
     if not args.brokers:
         raise SystemExit("no brokers: start the cluster or pass --brokers")
-    env = {**os.environ, "KAFKA_BROKER_URLS": args.brokers,
-           "KAFKA_REPLICATION_FACTOR": args.replication_factor, "LOG_LEVEL": "error"}
+    env = {
+        **os.environ,
+        "KAFKA_BROKER_URLS": args.brokers,
+        "KAFKA_REPLICATION_FACTOR": args.replication_factor,
+        "LOG_LEVEL": "error",
+    }
     creates, clears = [], []
-    print(f"brokers {args.brokers}, replication factor {args.replication_factor}, "
-          f"{sum(MANAGED_TOPICS.values())} partitions, {args.records:,} records", flush=True)
+    print(
+        f"brokers {args.brokers}, replication factor {args.replication_factor}, "
+        f"{sum(MANAGED_TOPICS.values())} partitions, {args.records:,} records",
+        flush=True,
+    )
     for run in range(1, args.runs + 1):
         delete_topics(args.brokers)
         create_s, create = run_phase(env, "--create-kafka-topics")
@@ -89,13 +98,19 @@ def main() -> None:
             raise SystemExit(f"clear removed {removed} records, {args.records} were produced")
         creates.append(create_s)
         clears.append(clear_s)
-        print(f"run {run}: create {create_s:.3f} s (step {create['duration_s']} s), "
-              f"clear {clear_s:.3f} s (step {clear['duration_s']} s, {removed:,} records)",
-              flush=True)
-    print(f"create: median {statistics.median(creates):.3f} s (min {min(creates):.3f}, "
-          f"max {max(creates):.3f})   target: well under 10 s")
-    print(f"clear:  median {statistics.median(clears):.3f} s (min {min(clears):.3f}, "
-          f"max {max(clears):.3f})   target: well under 10 s")
+        print(
+            f"run {run}: create {create_s:.3f} s (step {create['duration_s']} s), "
+            f"clear {clear_s:.3f} s (step {clear['duration_s']} s, {removed:,} records)",
+            flush=True,
+        )
+    print(
+        f"create: median {statistics.median(creates):.3f} s (min {min(creates):.3f}, "
+        f"max {max(creates):.3f})   target: well under 10 s"
+    )
+    print(
+        f"clear:  median {statistics.median(clears):.3f} s (min {min(clears):.3f}, "
+        f"max {max(clears):.3f})   target: well under 10 s"
+    )
 
 
 if __name__ == "__main__":

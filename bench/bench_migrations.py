@@ -61,9 +61,23 @@ def bazooka(env: dict[str, str], *flags: str) -> list[str]:
 
 def psql_schema(env: dict[str, str]) -> list[str]:
     return [
-        "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-o", "/dev/null",
-        "-h", env.get("DB_HOSTNAME", "localhost"), "-p", env.get("DB_PORT", "5435"),
-        "-U", env.get("DB_USERNAME", "dydx_dev"), "-d", env["DB_NAME"], "-f", str(SCHEMA),
+        "psql",
+        "-X",
+        "-q",
+        "-v",
+        "ON_ERROR_STOP=1",
+        "-o",
+        "/dev/null",
+        "-h",
+        env.get("DB_HOSTNAME", "localhost"),
+        "-p",
+        env.get("DB_PORT", "5435"),
+        "-U",
+        env.get("DB_USERNAME", "dydx_dev"),
+        "-d",
+        env["DB_NAME"],
+        "-f",
+        str(SCHEMA),
     ]
 
 
@@ -127,8 +141,13 @@ def main() -> None:
     name = f"bz_bench_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(admin_dsn(base, "postgres"), autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"'.encode())
-    env = {**base, "DB_NAME": name, "PGPASSWORD": base.get("DB_PASSWORD", "dydxserver123"),
-           "PREVENT_BREAKING_CHANGES_WITHOUT_FORCE": "false", "LOG_LEVEL": "error"}
+    env = {
+        **base,
+        "DB_NAME": name,
+        "PGPASSWORD": base.get("DB_PASSWORD", "dydxserver123"),
+        "PREVENT_BREAKING_CHANGES_WITHOUT_FORCE": "false",
+        "LOG_LEVEL": "error",
+    }
     try:
         print(f"whole-process timings, {args.runs} runs each (database {name})", flush=True)
         # One warm-up of each command, discarded (as hyperfine does).
@@ -136,27 +155,52 @@ def main() -> None:
         timed(psql_schema(env), env)
         reset(env)
         timed(bazooka(env, "--migrate"), env)
-        baseline = measure("psql -f schema.sql (final schema, baseline)", args.runs,
-                           lambda: reset(env), psql_schema(env), env)
-        migrate = measure("bazooka migrate from empty (113 migrations)", args.runs,
-                          lambda: reset(env), bazooka(env, "--migrate"), env)
+        baseline = measure(
+            "psql -f schema.sql (final schema, baseline)",
+            args.runs,
+            lambda: reset(env),
+            psql_schema(env),
+            env,
+        )
+        migrate = measure(
+            "bazooka migrate from empty (113 migrations)",
+            args.runs,
+            lambda: reset(env),
+            bazooka(env, "--migrate"),
+            env,
+        )
 
         def migrated() -> None:
             reset(env)
             subprocess.run(bazooka(env, "--migrate"), env=env, capture_output=True, check=True)
 
-        rollback = measure("bazooka rollback of everything (113 downs)", args.runs, migrated,
-                           bazooka(env, "--rollback"), env)
+        rollback = measure(
+            "bazooka rollback of everything (113 downs)",
+            args.runs,
+            migrated,
+            bazooka(env, "--rollback"),
+            env,
+        )
         migrated()
-        clear_empty = measure("bazooka clear_db, empty migrated database", args.runs,
-                              lambda: None, bazooka(env, "--clear-db"), env)
+        clear_empty = measure(
+            "bazooka clear_db, empty migrated database",
+            args.runs,
+            lambda: None,
+            bazooka(env, "--clear-db"),
+            env,
+        )
         seeded = {"rows": 0}
 
         def populated() -> None:
             seeded["rows"] = seed(env, args.rows)
 
-        clear_full = measure(f"bazooka clear_db, {args.rows:,} rows seeded", args.runs, populated,
-                             bazooka(env, "--clear-db"), env)
+        clear_full = measure(
+            f"bazooka clear_db, {args.rows:,} rows seeded",
+            args.runs,
+            populated,
+            bazooka(env, "--clear-db"),
+            env,
+        )
         ratio = statistics.median(migrate) / statistics.median(baseline)
         print(f"\nrows seeded per populated run: {seeded['rows']:,}")
         print(f"migrate / psql baseline (medians): {ratio:.2f}x   target <= 2x (original ~3x)")
