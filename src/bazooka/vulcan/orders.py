@@ -1,12 +1,15 @@
 """One streaming query for the open stateful orders, joined with subaccount and market.
 
 The original loads every order into memory, then issues one subaccount query per order. Here a
-single server-side cursor streams rows in batches, so memory is bounded by the batch size.
+single query streams its rows in batches, so memory is bounded by the batch size: in libpq's
+chunked-rows mode (libpq 17+), where the server keeps sending while we convert what arrived,
+or else through a server-side cursor (one FETCH round trip per batch).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from itertools import islice
 from typing import Any
 
 import psycopg
@@ -53,12 +56,21 @@ def count_open_stateful(conn: Connection) -> tuple[int, int]:
 
 
 def stream_open_stateful(conn: Connection, batch_size: int = 5_000) -> Iterator[list[OrderRow]]:
-    """Yield the open stateful orders in batches through a server-side cursor.
+    """Yield the open stateful orders in batches of at most ``batch_size``.
 
-    Must run inside a transaction (the cursor lives in it).
+    Must run inside a transaction (the server-side cursor of the fallback lives in it, and the
+    count taken before must see the same snapshot).
     """
+    if psycopg.capabilities.has_stream_chunked():
+        # Chunked rows: no round trip per batch, about half the time of the cursor below.
+        # Leaving the loop early cancels the query (psycopg's stream() cleans up).
+        with conn.cursor() as cursor:
+            rows = cursor.stream(ORDERS_QUERY, size=batch_size)
+            while batch := [OrderRow(*row) for row in islice(rows, batch_size)]:
+                yield batch
+        return
     with conn.cursor(name="bazooka_stateful_orders") as cursor:
         cursor.itersize = batch_size
         cursor.execute(ORDERS_QUERY)
-        while rows := cursor.fetchmany(batch_size):
-            yield [OrderRow(*row) for row in rows]
+        while fetched := cursor.fetchmany(batch_size):
+            yield [OrderRow(*row) for row in fetched]
