@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -88,7 +87,7 @@ def test_original_long_term_case() -> None:
 
 def test_original_fill_case_sends_an_update_after_the_place() -> None:
     # vulcan-helpers.test.ts: totalFilled 1000 at atomicResolution -10 -> 1e13 quantums.
-    place, update = translate(replace(LONG_TERM, total_filled=Decimal("1000")))
+    place, update = translate(LONG_TERM._replace(total_filled=Decimal("1000")))
     assert place.key == update.key
     body = decode(update.value).order_update
     assert body.total_filled_quantums == 10_000_000_000_000
@@ -96,8 +95,8 @@ def test_original_fill_case_sends_an_update_after_the_place() -> None:
 
 
 def test_original_conditional_case() -> None:
-    row = replace(
-        LONG_TERM, type="STOP_LIMIT", client_id=3, order_flags=32, trigger_price=Decimal("19000")
+    row = LONG_TERM._replace(
+        type="STOP_LIMIT", client_id=3, order_flags=32, trigger_price=Decimal("19000")
     )
     order = decode(translate(row)[0].value).order_place.order
     assert order.condition_type == IndexerOrder.CONDITION_TYPE_STOP_LOSS
@@ -127,8 +126,7 @@ def _field(tag: int, payload: bytes) -> bytes:
 def test_wire_bytes_match_the_original_encoder_field_by_field() -> None:
     # ts-proto's IndexerOrder.encode writes non-default fields in field order; assemble the
     # expected bytes by hand from that rule (independent of the protobuf library).
-    row = replace(
-        LONG_TERM,
+    row = LONG_TERM._replace(
         reduce_only=True,
         client_metadata=7,
         time_in_force="POST_ONLY",
@@ -176,7 +174,7 @@ def test_wire_bytes_match_the_original_encoder_field_by_field() -> None:
 )
 def test_condition_type_follows_the_type_alone(order_type: str, condition: int) -> None:
     for flags in (32, 64, 96):  # not the flags
-        row = replace(LONG_TERM, type=order_type, order_flags=flags)
+        row = LONG_TERM._replace(type=order_type, order_flags=flags)
         assert decode(translate(row)[0].value).order_place.order.condition_type == condition
 
 
@@ -190,12 +188,12 @@ def test_condition_type_follows_the_type_alone(order_type: str, condition: int) 
     ],
 )
 def test_time_in_force(tif: str, expected: int) -> None:
-    row = replace(LONG_TERM, time_in_force=tif)
+    row = LONG_TERM._replace(time_in_force=tif)
     assert decode(translate(row)[0].value).order_place.order.time_in_force == expected
 
 
 def test_trigger_subticks_are_set_on_long_term_orders_too() -> None:
-    row = replace(LONG_TERM, trigger_price=Decimal("19000"))  # flags 64, type LIMIT
+    row = LONG_TERM._replace(trigger_price=Decimal("19000"))  # flags 64, type LIMIT
     order = decode(translate(row)[0].value).order_place.order
     assert order.conditional_order_trigger_subticks == 190_000_000
 
@@ -214,7 +212,7 @@ def test_trigger_subticks_are_set_on_long_term_orders_too() -> None:
 def test_builder_params_need_both_address_and_fee(
     address: str | None, fee: str | None, present: bool
 ) -> None:
-    row = replace(LONG_TERM, builder_address=address, fee_ppm=fee)
+    row = LONG_TERM._replace(builder_address=address, fee_ppm=fee)
     order = decode(translate(row)[0].value).order_place.order
     assert order.HasField("builder_code_params") is present
     if present:
@@ -223,7 +221,7 @@ def test_builder_params_need_both_address_and_fee(
 
 
 def test_sell_side_router_and_metadata() -> None:
-    row = replace(LONG_TERM, side="SELL", order_router_address=None, client_metadata=2**32 - 1)
+    row = LONG_TERM._replace(side="SELL", order_router_address=None, client_metadata=2**32 - 1)
     order = decode(translate(row)[0].value).order_place.order
     assert order.side == IndexerOrder.SIDE_SELL and order.order_router_address == ""
     assert order.client_metadata == 2**32 - 1
@@ -267,7 +265,7 @@ def test_rows_the_original_would_mangle_are_rejected(
     change: dict[str, object], reason: str
 ) -> None:
     with pytest.raises(InvalidOrder) as err:
-        translate(replace(LONG_TERM, **change))  # type: ignore[arg-type]
+        translate(LONG_TERM._replace(**change))
     assert reason in str(err.value)
 
 
@@ -287,3 +285,9 @@ def test_scaling_is_exact(digits: int, scale: int, resolution: int) -> None:
             scaled_uint64(value, exponent, "size")
     else:
         assert scaled_uint64(value, exponent, "size") == exact
+
+
+@pytest.mark.parametrize("resolution", [-1_000_000, 1_000_000])
+def test_absurd_market_resolution_is_a_rejected_row_not_a_crash(resolution: int) -> None:
+    with pytest.raises(InvalidOrder, match="is not an"):
+        translate(LONG_TERM._replace(atomic_resolution=resolution))
