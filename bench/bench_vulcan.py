@@ -1,0 +1,383 @@
+"""Benchmark of ``send_stateful_orders_to_vulcan`` as an operator runs it.
+
+For each size N it seeds N open stateful orders (several markets and subaccounts) into a fresh
+scratch database with COPY, makes sure ``to-vulcan`` exists with its 210 partitions, then
+times a child process ``.venv/bin/bazooka run --send-stateful-orders-to-vulcan --json``
+pointed at that database: wall time, orders/s and the child's peak RSS (``wait4`` rusage of
+that child alone). The run counts only if its JSON report says every message was acknowledged.
+
+    eval "$(python3 scripts/services.py env)"
+    export KAFKA_BROKER_URLS=127.0.0.1:39092 KAFKA_REPLICATION_FACTOR=1   # your own broker
+    .venv/bin/python bench/bench_vulcan.py                  # N = 100000 and 1000000
+    .venv/bin/python bench/bench_vulcan.py --orders 250000  # one size of your choice
+
+Exit status: 0 when every run verified and met its target, 1 otherwise.
+See bench/README.md for what the figures mean.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from bazooka.kafka.admin import connect_admin, describe_cluster, ensure_topics
+from bazooka.kafka.topics import MANAGED_TOPICS, TO_VULCAN
+from bazooka.postgres import migrator
+from bazooka.postgres.migrations_source import bundled
+from bazooka.progress import NullProgress
+from bazooka.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+BAZOOKA = ROOT / ".venv" / "bin" / "bazooka"
+DEFAULT_SIZES = (100_000, 1_000_000)
+QUOTE_ATOMIC_RESOLUTION = -6
+
+# (target wall seconds, target peak RSS MiB or None) per size; other sizes: no target.
+TARGETS: dict[int, tuple[float, float | None]] = {
+    100_000: (8.0, None),
+    1_000_000: (60.0, 300 * 1_000_000 / 2**20),  # "300 MB" = 300e6 bytes ~ 286 MiB
+}
+
+
+@dataclass(frozen=True)
+class Market:
+    """A perpetual market row: the two exponents drive the quantums/subticks scaling."""
+
+    id: int
+    clob_pair_id: int
+    ticker: str
+    atomic_resolution: int
+    quantum_conversion_exponent: int
+
+
+MARKETS = (
+    Market(0, 0, "BTC-USD", -10, -9),
+    Market(1, 1, "ETH-USD", -9, -9),
+    Market(2, 2, "SOL-USD", -7, -8),
+    Market(3, 3, "LINK-USD", -6, -9),
+    Market(4, 4, "DOGE-USD", -4, -10),
+    Market(5, 5, "PEPE-USD", -1, -12),
+    Market(6, 6, "AVAX-USD", -7, -9),
+    Market(7, 7, "TRX-USD", -4, -11),
+)
+TYPES_BY_FLAGS = {
+    64: ("LIMIT", "LIMIT", "LIMIT", "MARKET"),
+    32: ("STOP_LIMIT", "TAKE_PROFIT", "STOP_MARKET", "TAKE_PROFIT_MARKET"),
+    96: ("STOP_LIMIT", "LIMIT"),
+    160: ("TAKE_PROFIT", "LIMIT"),
+}
+FLAGS = (64,) * 14 + (32,) * 4 + (96, 160)
+TIME_IN_FORCE = ("GTT", "GTT", "GTT", "POST_ONLY", "IOC", "FOK")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark for every requested size; print one line of figures per size."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--orders",
+        type=int,
+        action="append",
+        metavar="N",
+        help="number of open stateful orders to seed (repeatable; default 100000 and 1000000)",
+    )
+    parser.add_argument("--subaccounts", type=int, default=2_000, help="default 2000")
+    parser.add_argument("--seed", type=int, default=20240601, help="random seed of the data")
+    parser.add_argument(
+        "--keep-db", action="store_true", help="keep the scratch databases (names printed)"
+    )
+    args = parser.parse_args(argv)
+    sizes = args.orders or list(DEFAULT_SIZES)
+    settings = Settings.from_env()
+    if not BAZOOKA.exists():
+        print(f"{BAZOOKA} not found: install the project first (scripts/setup.sh)")
+        return 1
+    print(
+        f"PostgreSQL {settings.db_hostname}:{settings.db_port}, "
+        f"Kafka {settings.kafka_broker_urls}, sizes {', '.join(map(str, sizes))}"
+    )
+    all_ok = True
+    for n in sizes:
+        all_ok &= bench_one(settings, n, args.subaccounts, args.seed, keep_db=args.keep_db)
+    return 0 if all_ok else 1
+
+
+def bench_one(settings: Settings, n: int, subaccounts: int, seed: int, *, keep_db: bool) -> bool:
+    """Seed ``n`` orders into a scratch database, time one operator run, verify, report."""
+    db_name = f"bz_bench_vulcan_{n}_{uuid.uuid4().hex[:8]}"
+    _admin_sql(settings, f'CREATE DATABASE "{db_name}"')
+    try:
+        t0 = time.monotonic()
+        with psycopg.connect(_dsn(settings, db_name), autocommit=True) as conn:
+            migrator.migrate(conn, bundled())
+            filled = seed_orders(conn, n, subaccounts, random.Random(seed))
+        print(f"[N={n}] seeded {n} orders ({filled} with fills) in {time.monotonic() - t0:.1f} s")
+        topic = ensure_vulcan_topic(settings)
+        print(f"[N={n}] {TO_VULCAN}: {topic}")
+        result = run_step(db_name)
+    finally:
+        if keep_db:
+            print(f"[N={n}] kept database {db_name}")
+        else:
+            _admin_sql(settings, f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
+    return report_figures(n, filled, result)
+
+
+# --- seeding -----------------------------------------------------------------------------------
+
+
+def seed_orders(
+    conn: psycopg.Connection[tuple[Any, ...]], n: int, subaccounts: int, rng: random.Random
+) -> int:
+    """Markets, subaccounts and ``n`` open stateful orders (all valid), by COPY. Returns fills."""
+    conn.execute(
+        'INSERT INTO liquidity_tiers (id, name, "initialMarginPpm", "maintenanceFractionPpm") '
+        "VALUES (0, 'Large-Cap', 50000, 600000)"
+    )
+    with conn.cursor() as cur:
+        for m in MARKETS:
+            cur.execute(
+                'INSERT INTO markets (id, pair, exponent, "minPriceChangePpm") '
+                "VALUES (%s, %s, -5, 1000)",
+                (m.id, m.ticker),
+            )
+            cur.execute(
+                'INSERT INTO perpetual_markets (id, "clobPairId", ticker, "marketId", status, '
+                '"priceChange24H", "volume24H", "trades24H", "nextFundingRate", "openInterest", '
+                '"quantumConversionExponent", "atomicResolution", "subticksPerTick", '
+                '"stepBaseQuantums", "liquidityTierId") '
+                "VALUES (%s, %s, %s, %s, 'ACTIVE', 0, 0, 0, 0, 0, %s, %s, 100, 1000, 0)",
+                (
+                    m.id,
+                    m.clob_pair_id,
+                    m.ticker,
+                    m.id,
+                    m.quantum_conversion_exponent,
+                    m.atomic_resolution,
+                ),
+            )
+    sub_ids = [str(uuid.UUID(int=rng.getrandbits(128), version=4)) for _ in range(subaccounts)]
+    now = datetime.now(UTC).isoformat()
+    with (
+        conn.cursor() as cur,
+        cur.copy(
+            'COPY subaccounts (id, address, "subaccountNumber", "updatedAt", "updatedAtHeight") '
+            "FROM STDIN"
+        ) as copy,
+    ):
+        for i, sid in enumerate(sub_ids):
+            copy.write(f"{sid}\tdydx1bench{i // 4:08d}\t{i % 4}\t{now}\t1\n")
+    filled = 0
+    columns = (
+        'id, "subaccountId", "clientId", "clobPairId", side, size, "totalFilled", price, type, '
+        'status, "timeInForce", "reduceOnly", "orderFlags", "goodTilBlockTime", '
+        '"clientMetadata", "triggerPrice", "builderAddress", "feePpm", "orderRouterAddress", '
+        '"createdAtHeight", "updatedAt", "updatedAtHeight"'
+    )
+    expiry = datetime(2030, 1, 1, tzinfo=UTC)
+    chunk: list[str] = []
+    with conn.cursor() as cur, cur.copy(f"COPY orders ({columns}) FROM STDIN") as copy:
+        for i in range(n):
+            m = MARKETS[i % len(MARKETS)]
+            price_exp = (
+                m.atomic_resolution - QUOTE_ATOMIC_RESOLUTION - m.quantum_conversion_exponent
+            )
+            flags = FLAGS[rng.randrange(len(FLAGS))]
+            order_type = TYPES_BY_FLAGS[flags][rng.randrange(len(TYPES_BY_FLAGS[flags]))]
+            quantums = rng.randrange(1, 10**9) * 1000
+            subticks = rng.randrange(1, 10**7) * 100
+            fill = rng.randrange(quantums) if rng.random() < 0.3 else 0
+            filled += fill != 0
+            trigger = (
+                _decimal(rng.randrange(1, 10**7) * 100, -price_exp)
+                if flags != 64 or rng.random() < 0.05
+                else r"\N"
+            )
+            builder = rng.random() < 0.1
+            gtbt = expiry + timedelta(seconds=rng.randrange(10**7), microseconds=i % 1000 * 1000)
+            chunk.append(
+                "\t".join(
+                    (
+                        str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+                        sub_ids[rng.randrange(subaccounts)],
+                        str(rng.randrange(2**32)),
+                        str(m.clob_pair_id),
+                        "BUY" if rng.random() < 0.5 else "SELL",
+                        _decimal(quantums, m.atomic_resolution),
+                        _decimal(fill, m.atomic_resolution),
+                        _decimal(subticks, -price_exp),
+                        order_type,
+                        "OPEN",
+                        TIME_IN_FORCE[rng.randrange(len(TIME_IN_FORCE))],
+                        "t" if rng.random() < 0.1 else "f",
+                        str(flags),
+                        gtbt.isoformat(),
+                        str(rng.randrange(4)),
+                        trigger,
+                        f"dydx1builder{i % 7}" if builder else r"\N",
+                        str(rng.choice((0, 10, 250))) if builder else r"\N",
+                        "dydx1router" if rng.random() < 0.2 else "",
+                        "1000",
+                        now,
+                        "1000",
+                    )
+                )
+            )
+            if len(chunk) == 10_000:
+                copy.write("\n".join(chunk) + "\n")
+                chunk.clear()
+        if chunk:
+            copy.write("\n".join(chunk) + "\n")
+    conn.execute("ANALYZE orders, subaccounts, perpetual_markets")
+    return filled
+
+
+def _decimal(units: int, exponent: int) -> str:
+    """``units * 10**exponent`` as exact numeric text."""
+    return str(Decimal(units).scaleb(exponent))
+
+
+# --- Kafka and the timed run -------------------------------------------------------------------
+
+
+def ensure_vulcan_topic(settings: Settings) -> str:
+    """Create the managed topics if missing; insist that ``to-vulcan`` has 210 partitions."""
+    admin = connect_admin(settings)
+    ensure_topics(admin, settings, NullProgress())
+    partitions = describe_cluster(admin, settings).partitions.get(TO_VULCAN)
+    if partitions != MANAGED_TOPICS[TO_VULCAN]:
+        raise SystemExit(
+            f"{TO_VULCAN} has {partitions} partitions on {settings.kafka_broker_urls}, "
+            f"expected {MANAGED_TOPICS[TO_VULCAN]}"
+        )
+    return f"{partitions} partitions on {settings.kafka_broker_urls}"
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """The child's exit code, JSON report, wall time and peak RSS."""
+
+    exit_code: int
+    report: dict[str, Any] | None
+    wall_s: float
+    cpu_s: float
+    max_rss_kib: int
+    stderr_tail: str
+
+
+def run_step(db_name: str) -> RunResult:
+    """``bazooka run --send-stateful-orders-to-vulcan --json`` against ``db_name``."""
+    env = {**os.environ, "DB_NAME": db_name}
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        started = time.monotonic()
+        proc = os.posix_spawn(
+            str(BAZOOKA),
+            [str(BAZOOKA), "run", "--send-stateful-orders-to-vulcan", "--json"],
+            env,
+            file_actions=[
+                (os.POSIX_SPAWN_DUP2, out.fileno(), 1),
+                (os.POSIX_SPAWN_DUP2, err.fileno(), 2),
+            ],
+        )
+        # wait4: the resource usage of this child alone (RUSAGE_CHILDREN would accumulate
+        # the maximum over every child of the benchmark, i.e. over earlier sizes too).
+        _, status, usage = os.wait4(proc, 0)
+        wall = time.monotonic() - started
+        out.seek(0)
+        err.seek(0)
+        stdout = out.read().decode(errors="replace")
+        stderr = err.read().decode(errors="replace")
+    try:
+        report = json.loads(stdout)
+    except json.JSONDecodeError:
+        report = None
+    return RunResult(
+        os.waitstatus_to_exitcode(status),
+        report,
+        wall,
+        usage.ru_utime + usage.ru_stime,
+        usage.ru_maxrss,  # KiB on Linux
+        "\n".join(stderr.strip().splitlines()[-5:]),
+    )
+
+
+def report_figures(n: int, filled: int, result: RunResult) -> bool:
+    """Print the figures; True when the run verified (and met its target, if any)."""
+    rss_mib = result.max_rss_kib / 1024
+    expected_messages = n + filled
+    problems: list[str] = []
+    details: dict[str, Any] = {}
+    report = result.report
+    if result.exit_code != 0 or report is None or not report.get("ok"):
+        problems.append(
+            f"the run failed (exit {result.exit_code}): "
+            f"{(report or {}).get('error') or result.stderr_tail}"
+        )
+    else:
+        details = report["steps"][0]["details"]
+        expected = {
+            "orders_read": n,
+            "orders_sent": n,
+            "invalid_orders": 0,
+            "order_updates": filled,
+            "messages_produced": expected_messages,
+            "messages_acknowledged": expected_messages,
+        }
+        for key, value in expected.items():
+            if details.get(key) != value:
+                problems.append(f"report {key}={details.get(key)}, expected {value}")
+    print(
+        f"[N={n}] wall {result.wall_s:.2f} s, {n / result.wall_s:,.0f} orders/s, "
+        f"{expected_messages / result.wall_s:,.0f} messages/s, peak RSS {rss_mib:.1f} MiB, "
+        f"CPU {result.cpu_s:.2f} s"
+        + (f" (step itself {details['duration_s']:.2f} s)" if "duration_s" in details else "")
+    )
+    if not problems:
+        print(
+            f"[N={n}] verified: {details['messages_acknowledged']} of "
+            f"{details['messages_produced']} message(s) acknowledged"
+        )
+    target = TARGETS.get(n)
+    if target is not None:
+        wall_target, rss_target = target
+        if result.wall_s >= wall_target:
+            problems.append(f"target missed: {result.wall_s:.2f} s >= {wall_target:.0f} s")
+        if rss_target is not None and rss_mib >= rss_target:
+            problems.append(f"target missed: peak RSS {rss_mib:.1f} MiB >= {rss_target:.1f} MiB")
+        if not any(p.startswith("target") for p in problems):
+            limit = f" and < {rss_target:.0f} MiB" if rss_target is not None else ""
+            print(f"[N={n}] target met: < {wall_target:.0f} s{limit}")
+    for problem in problems:
+        print(f"[N={n}] FAIL: {problem}")
+    return not problems
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+
+def _dsn(settings: Settings, dbname: str) -> str:
+    return (
+        f"host={settings.db_hostname} port={settings.db_port} dbname={dbname} "
+        f"user={settings.db_username} password={settings.db_password.get_secret_value()}"
+    )
+
+
+def _admin_sql(settings: Settings, sql: str) -> None:
+    with psycopg.connect(_dsn(settings, "postgres"), autocommit=True) as conn:
+        conn.execute(sql)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1033 @@
+"""``send_stateful_orders_to_vulcan`` end to end: real PostgreSQL, real Kafka, records read back.
+
+Every test migrates its own scratch database with our migrator and inserts its rows with SQL.
+The topic ``to-vulcan`` on ``KAFKA_BROKER_URLS`` is shared with whoever else uses that broker,
+so a test reads back only its own records: it notes the high watermark of each of the 210
+partitions before the step, after it, and consumes exactly that range of offsets (explicit
+``assign()``, no consumer group). Its orders belong to an owner address unique to the test
+(the few with fixed keys carry a router address unique to the test), so records others wrote
+to the same range are recognised and left out.
+
+The missing-topic and broker-stopped-mid-send cases need a broker of their own: the test starts
+a disposable one with ``scripts/services.py`` on a free port and removes it afterwards.
+"""
+
+from __future__ import annotations
+
+import calendar
+import hashlib
+import os
+import random
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Context, Decimal
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+from google.protobuf.message import DecodeError
+from v4_proto.dydxprotocol.indexer.off_chain_updates.off_chain_updates_pb2 import (
+    OffChainUpdateV1,
+    OrderPlaceV1,
+    OrderUpdateV1,
+)
+from v4_proto.dydxprotocol.indexer.protocol.v1.clob_pb2 import (
+    BuilderCodeParameters,
+    IndexerOrder,
+    IndexerOrderId,
+)
+from v4_proto.dydxprotocol.indexer.protocol.v1.subaccount_pb2 import IndexerSubaccountId
+
+from bazooka.budget import TimeBudget, UnlimitedTime
+from bazooka.errors import OutOfTime, VulcanSendError
+from bazooka.event import BazookaEvent
+from bazooka.kafka.admin import connect_admin, describe_cluster, ensure_topics, watermarks
+from bazooka.kafka.client_config import common_config
+from bazooka.kafka.partitioner import java_partition
+from bazooka.kafka.topics import MANAGED_TOPICS, TO_VULCAN
+from bazooka.postgres import migrator
+from bazooka.postgres.connection import connect
+from bazooka.postgres.migrations_source import bundled
+from bazooka.progress import NullProgress
+from bazooka.report import Report
+from bazooka.runner import run
+from bazooka.settings import Settings
+from bazooka.vulcan import orders as vulcan_orders
+from bazooka.vulcan.send import send_stateful_orders
+from bazooka.vulcan.translate import OrderRow
+from tests.conftest import ROOT, make_settings
+
+PARTITIONS = MANAGED_TOPICS[TO_VULCAN]
+STEP = "send_stateful_orders_to_vulcan"
+FIXED_OWNER = "dydx199tqg4wdlnu4qjlxchpd7seg454937hjrknju4"
+
+# Keys of fixed order ids (owner FIXED_OWNER; subaccount number, clientId, orderFlags,
+# clobPairId): sha256 of the IndexerOrderId bytes assembled by hand (see _order_id_bytes), and
+# the partition of each among 210 as computed by Kafka's own Java client 3.9.1:
+# Utils.toPositive(Utils.murmur2(key)) % 210 (BuiltInPartitioner.partitionForKey).
+FIXED_KEYS: dict[tuple[int, int, int, int], tuple[str, int]] = {
+    (0, 1, 64, 0): ("25c147210d008ac6f6c1109d7bb4d0a762d609dcd49c739349474ed91b50aa57", 34),
+    (1, 2, 32, 1): ("a0f0fa48e4c39f35ff24cae0bfbf891402e024416f3b7f25dcf195c2b010ad67", 3),
+    (0, 4294967295, 96, 3): (
+        "5d54ed9adc2420dfdb14773aeab4be0a3e2e5225964425ef0982bd431fa6bdef",
+        145,
+    ),
+    (7, 123456, 160, 2): ("1bfea9906b6c944a4bd525f43d67e64a115fac2253d10b9909b399dc37ddb1e7", 198),
+}
+
+
+# --- markets ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Market:
+    id: int
+    clob_pair_id: int
+    ticker: str
+    atomic_resolution: int
+    quantum_conversion_exponent: int
+
+
+# Two markets share clobPairId 3: the one with the lowest id (3) must be used, not id 7,
+# although id 7 is inserted first.
+MARKETS = (
+    Market(7, 3, "DUP-HIGHER-ID", -8, -7),
+    Market(0, 0, "BTC-USD", -10, -9),
+    Market(1, 1, "ETH-USD", -9, -9),
+    Market(2, 2, "SOL-USD", -7, -8),
+    Market(3, 3, "DUP-LOWER-ID", -6, -10),
+)
+# clobPairId -> (atomicResolution, quantumConversionExponent) of the market that must be used.
+SCALING = {0: (-10, -9), 1: (-9, -9), 2: (-7, -8), 3: (-6, -10)}
+
+
+# --- rows --------------------------------------------------------------------------------------
+
+
+@dataclass
+class Order:
+    """One row of ``orders`` as the test inserts it (decimals as text, exactly as stored)."""
+
+    owner: str
+    number: int
+    client_id: int
+    clob_pair_id: int
+    order_flags: int
+    size: str
+    price: str
+    side: str = "BUY"
+    total_filled: str = "0"
+    type: str = "LIMIT"
+    status: str = "OPEN"
+    time_in_force: str = "GTT"
+    reduce_only: bool = False
+    good_til_block_time: str | None = "2030-01-01T00:00:00Z"
+    good_til_block: int | None = None
+    client_metadata: int = 0
+    trigger_price: str | None = None
+    builder_address: str | None = None
+    fee_ppm: str | None = None
+    order_router_address: str | None = None
+    id: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+    @property
+    def order_id(self) -> tuple[str, int, int, int, int]:
+        return (self.owner, self.number, self.client_id, self.order_flags, self.clob_pair_id)
+
+
+def insert_orders(conn: psycopg.Connection[Any], orders: list[Order]) -> None:
+    """Insert the orders, creating each (owner, number) subaccount once."""
+    subaccounts: dict[tuple[str, int], str] = {
+        (address, number): str(sid)
+        for sid, address, number in conn.execute(
+            'SELECT id, address, "subaccountNumber" FROM subaccounts'
+        )
+    }
+    with conn.cursor() as cur:
+        for order in orders:
+            if (order.owner, order.number) not in subaccounts:
+                sid = str(uuid.uuid4())
+                cur.execute(
+                    "INSERT INTO subaccounts "
+                    '(id, address, "subaccountNumber", "updatedAt", "updatedAtHeight") '
+                    "VALUES (%s, %s, %s, now(), 1)",
+                    (sid, order.owner, order.number),
+                )
+                subaccounts[order.owner, order.number] = sid
+        cur.executemany(
+            'INSERT INTO orders (id, "subaccountId", "clientId", "clobPairId", side, size, '
+            '"totalFilled", price, type, status, "timeInForce", "reduceOnly", "orderFlags", '
+            '"goodTilBlock", "goodTilBlockTime", "clientMetadata", "triggerPrice", '
+            '"builderAddress", "feePpm", "orderRouterAddress", "createdAtHeight") '
+            "VALUES (%s, %s, %s, %s, %s, %s::numeric, %s::numeric, %s::numeric, %s, %s, %s, "
+            "%s, %s, %s, %s, %s, %s::numeric, %s, %s, %s, 1)",
+            [
+                (
+                    o.id,
+                    subaccounts[o.owner, o.number],
+                    o.client_id,
+                    o.clob_pair_id,
+                    o.side,
+                    o.size,
+                    o.total_filled,
+                    o.price,
+                    o.type,
+                    o.status,
+                    o.time_in_force,
+                    o.reduce_only,
+                    o.order_flags,
+                    o.good_til_block,
+                    o.good_til_block_time,
+                    o.client_metadata,
+                    o.trigger_price,
+                    o.builder_address,
+                    o.fee_ppm,
+                    o.order_router_address,
+                )
+                for o in orders
+            ],
+        )
+
+
+def insert_markets(conn: psycopg.Connection[Any]) -> None:
+    conn.execute(
+        'INSERT INTO liquidity_tiers (id, name, "initialMarginPpm", "maintenanceFractionPpm") '
+        "VALUES (0, 'Large-Cap', 50000, 600000)"
+    )
+    for m in MARKETS:
+        conn.execute(
+            'INSERT INTO markets (id, pair, exponent, "minPriceChangePpm") '
+            "VALUES (%s, %s, -5, 1000)",
+            (m.id, m.ticker),
+        )
+        conn.execute(
+            'INSERT INTO perpetual_markets (id, "clobPairId", ticker, "marketId", status, '
+            '"priceChange24H", "volume24H", "trades24H", "nextFundingRate", "openInterest", '
+            '"quantumConversionExponent", "atomicResolution", "subticksPerTick", '
+            '"stepBaseQuantums", "liquidityTierId") '
+            "VALUES (%s, %s, %s, %s, 'ACTIVE', 0, 0, 0, 0, 0, %s, %s, 100, 10, 0)",
+            (
+                m.id,
+                m.clob_pair_id,
+                m.ticker,
+                m.id,
+                m.quantum_conversion_exponent,
+                m.atomic_resolution,
+            ),
+        )
+
+
+# --- what the step must send, computed independently of bazooka.vulcan.translate ---------------
+
+_TIME_IN_FORCE = {
+    "GTT": IndexerOrder.TIME_IN_FORCE_UNSPECIFIED,
+    "FOK": IndexerOrder.TIME_IN_FORCE_FILL_OR_KILL,
+    "IOC": IndexerOrder.TIME_IN_FORCE_IOC,
+    "POST_ONLY": IndexerOrder.TIME_IN_FORCE_POST_ONLY,
+}
+
+
+def _scaled(value: str, exponent: int) -> int:
+    exact = Decimal(value).scaleb(exponent, Context(prec=100))
+    assert exact == exact.to_integral_value(), f"{value} * 10^{exponent} is not an integer"
+    return int(exact)
+
+
+def _condition(order_type: str) -> int:
+    if order_type.startswith("STOP_"):
+        return IndexerOrder.CONDITION_TYPE_STOP_LOSS
+    if order_type.startswith("TAKE_PROFIT"):
+        return IndexerOrder.CONDITION_TYPE_TAKE_PROFIT
+    return IndexerOrder.CONDITION_TYPE_UNSPECIFIED
+
+
+def reference_messages(order: Order) -> list[bytes]:
+    """The record values for ``order``, built with the official v4_proto message classes."""
+    resolution, conversion = SCALING[order.clob_pair_id]
+    price_exponent = resolution + 6 - conversion  # * 10^ar / 10^-6 / 10^qce
+    assert order.good_til_block_time is not None
+    expiry = datetime.fromisoformat(order.good_til_block_time)
+    order_id = IndexerOrderId(
+        subaccount_id=IndexerSubaccountId(owner=order.owner, number=order.number),
+        client_id=order.client_id,
+        order_flags=order.order_flags,
+        clob_pair_id=order.clob_pair_id,
+    )
+    indexer_order = IndexerOrder(
+        order_id=order_id,
+        side=IndexerOrder.SIDE_BUY if order.side == "BUY" else IndexerOrder.SIDE_SELL,
+        quantums=_scaled(order.size, -resolution),
+        subticks=_scaled(order.price, price_exponent),
+        good_til_block_time=calendar.timegm(expiry.utctimetuple()),  # whole seconds
+        time_in_force=_TIME_IN_FORCE[order.time_in_force],
+        reduce_only=order.reduce_only,
+        client_metadata=order.client_metadata,
+        condition_type=_condition(order.type),
+        conditional_order_trigger_subticks=(
+            _scaled(order.trigger_price, price_exponent) if order.trigger_price else 0
+        ),
+        order_router_address=order.order_router_address or "",
+    )
+    if order.builder_address and order.fee_ppm:
+        indexer_order.builder_code_params.CopyFrom(
+            BuilderCodeParameters(builder_address=order.builder_address, fee_ppm=int(order.fee_ppm))
+        )
+    place = OffChainUpdateV1(
+        order_place=OrderPlaceV1(
+            order=indexer_order, placement_status=OrderPlaceV1.ORDER_PLACEMENT_STATUS_OPENED
+        )
+    )
+    values = [place.SerializeToString()]
+    filled = _scaled(order.total_filled, -resolution)
+    if filled:
+        update = OffChainUpdateV1(
+            order_update=OrderUpdateV1(order_id=order_id, total_filled_quantums=filled)
+        )
+        values.append(update.SerializeToString())
+    return values
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, n = n & 0x7F, n >> 7
+        out.append(byte | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def _field(tag: int, payload: bytes) -> bytes:
+    return _varint(tag) + _varint(len(payload)) + payload
+
+
+def _order_id_bytes(owner: str, number: int, client_id: int, flags: int, clob: int) -> bytes:
+    """IndexerOrderId in the protobuf wire format, assembled by hand (defaults omitted)."""
+    subaccount = _field(10, owner.encode()) + (bytes([16]) + _varint(number) if number else b"")
+    return (
+        _field(10, subaccount)
+        + (bytes([21]) + client_id.to_bytes(4, "little") if client_id else b"")
+        + (bytes([24]) + _varint(flags) if flags else b"")
+        + (bytes([32]) + _varint(clob) if clob else b"")
+    )
+
+
+# --- Kafka: watermarks and reading a range back --------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Record:
+    partition: int
+    offset: int
+    key: bytes
+    value: bytes
+    update: OffChainUpdateV1
+
+    @property
+    def kind(self) -> str:
+        return str(self.update.WhichOneof("update_message"))
+
+    @property
+    def order_id(self) -> IndexerOrderId:
+        if self.kind == "order_place":
+            return self.update.order_place.order.order_id
+        return self.update.order_update.order_id
+
+    @property
+    def order_id_tuple(self) -> tuple[str, int, int, int, int]:
+        oid = self.order_id
+        return (
+            oid.subaccount_id.owner,
+            oid.subaccount_id.number,
+            oid.client_id,
+            oid.order_flags,
+            oid.clob_pair_id,
+        )
+
+
+def high_watermarks(settings: Settings) -> dict[int, int]:
+    marks = watermarks(connect_admin(settings), TO_VULCAN, PARTITIONS)
+    return {partition: high for partition, (_, high) in marks.items()}
+
+
+def read_range(
+    settings: Settings, before: dict[int, int], after: dict[int, int]
+) -> list[tuple[int, int, bytes, bytes]]:
+    """Records at offsets [before, after) of each partition: (partition, offset, key, value)."""
+    wanted = {p: (before[p], after[p]) for p in range(PARTITIONS) if after[p] > before[p]}
+    if not wanted:
+        return []
+    consumer = Consumer(
+        {
+            **common_config(settings),
+            "group.id": f"bazooka-test-vulcan-{uuid.uuid4().hex}",
+            "enable.auto.commit": False,
+            "auto.offset.reset": "error",  # records deleted under us: fail, do not skip
+        }
+    )
+    consumer.assign([TopicPartition(TO_VULCAN, p, start) for p, (start, _) in wanted.items()])
+    records: list[tuple[int, int, bytes, bytes]] = []
+    pending = set(wanted)
+    deadline = time.monotonic() + 60
+    try:
+        while pending:
+            assert time.monotonic() < deadline, f"partitions {sorted(pending)} not read in time"
+            for message in consumer.consume(num_messages=10_000, timeout=1.0):
+                error = message.error()
+                if error is not None:
+                    if error.code() == KafkaError._PARTITION_EOF:
+                        continue
+                    raise AssertionError(f"reading {TO_VULCAN} back failed: {error}")
+                partition, offset = message.partition(), message.offset()
+                start, end = wanted[partition]
+                if start <= offset < end:
+                    key, value = message.key(), message.value()
+                    assert isinstance(key, bytes) and isinstance(value, bytes)
+                    records.append((partition, offset, key, value))
+                if offset >= end - 1:
+                    pending.discard(partition)
+    finally:
+        consumer.close()
+    return records
+
+
+def ours(
+    raw: list[tuple[int, int, bytes, bytes]], owner: str, router: str | None = None
+) -> list[Record]:
+    """The records of this test: its owner's orders, and FIXED_OWNER's with its router."""
+    mine: list[Record] = []
+    for partition, offset, key, value in raw:
+        try:
+            update = OffChainUpdateV1.FromString(value)
+        except DecodeError:
+            continue  # someone else's record
+        record = Record(partition, offset, key, value, update)
+        if record.kind not in ("order_place", "order_update"):
+            continue
+        record_owner = record.order_id.subaccount_id.owner
+        if record_owner == owner or (
+            router is not None
+            and record_owner == FIXED_OWNER
+            and record.kind == "order_place"
+            and update.order_place.order.order_router_address == router
+        ):
+            mine.append(record)
+    return mine
+
+
+# --- fixtures ------------------------------------------------------------------------------------
+
+
+@dataclass
+class VulcanDb:
+    """A migrated scratch database with markets, and a broker where to-vulcan has 210 partitions."""
+
+    settings: Settings
+    owner: str  # unique to the test
+    router: str  # unique to the test, on the fixed-key orders
+
+    def conn(self) -> psycopg.Connection[Any]:
+        return connect(self.settings)
+
+    def run_step(self) -> Report:
+        return run(BazookaEvent(send_stateful_orders_to_vulcan=True), self.settings)
+
+
+def migrate_scratch(settings: Settings) -> None:
+    with connect(settings) as conn:
+        migrator.migrate(conn, bundled())
+        insert_markets(conn)
+
+
+@pytest.fixture
+def vulcan(db_settings: Settings) -> VulcanDb:
+    migrate_scratch(db_settings)
+    admin = connect_admin(db_settings)
+    ensure_topics(admin, db_settings, NullProgress())
+    partitions = describe_cluster(admin, db_settings).partitions.get(TO_VULCAN)
+    if partitions != PARTITIONS:
+        pytest.fail(
+            f"{TO_VULCAN} on {db_settings.kafka_broker_urls} has {partitions} partitions, not "
+            f"{PARTITIONS}: someone left it so; delete it and run again",
+            pytrace=False,
+        )
+    run_id = uuid.uuid4().hex
+    return VulcanDb(db_settings, owner=f"dydx1vulcantest{run_id}", router=f"dydx1router{run_id}")
+
+
+@dataclass
+class OwnBroker:
+    """A disposable single Kafka broker started by the test through scripts/services.py."""
+
+    brokers: str
+    stop: Callable[[], None]
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        return sock.connect_ex(("127.0.0.1", port)) != 0
+
+
+def _free_port_pair() -> int:
+    """A free port whose successor (the controller port) is free too."""
+    for _ in range(100):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        if port < 65535 and _port_free(port + 1):
+            return port
+    raise AssertionError("no free pair of ports")
+
+
+@pytest.fixture
+def own_broker() -> Iterator[OwnBroker]:
+    state = Path(tempfile.mkdtemp(prefix="bz-vulcan-broker-"))
+    # Reuse the Kafka jars of the shared services instead of resolving them with Maven again.
+    shared = os.environ.get("BAZOOKA_LOCAL_DIR")
+    if shared and (Path(shared) / "kafka" / "libs").is_dir():
+        (state / "kafka").mkdir(parents=True)
+        (state / "kafka" / "libs").symlink_to(Path(shared) / "kafka" / "libs")
+    port = _free_port_pair()
+    env = {**os.environ, "BAZOOKA_LOCAL_DIR": str(state), "BAZOOKA_KAFKA_PORT": str(port)}
+
+    def services(command: str) -> None:
+        result = subprocess.run(
+            [sys.executable, str(ROOT / "scripts" / "services.py"), command, "--only", "kafka"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+        if result.returncode != 0:
+            pytest.fail(f"services.py {command} failed:\n{result.stderr}", pytrace=False)
+
+    try:
+        services("start")
+        yield OwnBroker(f"127.0.0.1:{port}", stop=lambda: services("stop"))
+    finally:
+        services("stop")
+        shutil.rmtree(state, ignore_errors=True)
+
+
+# --- the orders of the end-to-end test -------------------------------------------------------
+
+
+def hand_checked_orders(owner: str, router: str) -> dict[str, Order]:
+    """Orders whose messages the test checks field by field against values worked out by hand."""
+    return {
+        # BTC (ar -10, qce -9): quantums = size * 10^10, subticks = price * 10^(-10+6+9).
+        "btc_long_term": Order(
+            FIXED_OWNER,
+            0,
+            1,
+            0,
+            64,
+            size="0.0025",
+            price="65000.5",
+            side="SELL",
+            time_in_force="POST_ONLY",
+            client_metadata=5,
+            good_til_block_time="2030-01-01T00:00:00.789Z",
+            builder_address="dydx1builderzero",
+            fee_ppm="0",
+            order_router_address=router,
+        ),
+        # ETH (ar -9, qce -9): subticks = price * 10^6; conditional stop with a trigger.
+        "eth_stop": Order(
+            FIXED_OWNER,
+            1,
+            2,
+            1,
+            32,
+            size="1.500000000000",
+            price="3000",
+            type="STOP_LIMIT",
+            time_in_force="IOC",
+            reduce_only=True,
+            trigger_price="3100.25",
+            good_til_block_time="2029-06-15T12:30:45Z",
+            order_router_address=router,
+        ),
+        # clobPairId 3: market id 3 (ar -6, qce -10), not id 7 (ar -8, qce -7).
+        "dup_take_profit": Order(
+            FIXED_OWNER,
+            0,
+            4294967295,
+            3,
+            96,
+            size="12.345678",
+            price="0.0123",
+            side="SELL",
+            type="TAKE_PROFIT",
+            trigger_price="0.0125",
+            builder_address="dydx1builder",
+            fee_ppm="250",
+            good_til_block_time="2031-03-04T05:06:07.999+00:00",
+            order_router_address=router,
+        ),
+        # SOL (ar -7, qce -8): subticks = price * 10^7; LIMIT with a trigger price; fee unset.
+        "sol_160": Order(
+            FIXED_OWNER,
+            7,
+            123456,
+            2,
+            160,
+            size="3",
+            price="7.25",
+            trigger_price="7.5",
+            builder_address="dydx1nofee",
+            time_in_force="FOK",
+            client_metadata=4294967295,
+            order_router_address=router,
+        ),
+        # A fill: an update after the place. Router unset, fee without an address.
+        "btc_filled": Order(
+            owner,
+            128,
+            77,
+            0,
+            64,
+            size="0.5",
+            price="64000",
+            total_filled="0.1234",
+            fee_ppm="100",
+            good_til_block_time="2030-01-01T00:00:00Z",
+        ),
+    }
+
+
+def excluded_orders(owner: str) -> list[Order]:
+    """Rows the step must not send: short-term, not OPEN, or neither stateful bit set."""
+    return [
+        Order(owner, 0, 900, 0, 0, "1", "100", good_til_block_time=None, good_til_block=100),
+        Order(owner, 0, 901, 0, 64, "1", "100", status="FILLED", total_filled="1"),
+        Order(owner, 0, 902, 0, 64, "1", "100", status="CANCELED"),
+        Order(owner, 0, 903, 1, 32, "1", "100", status="UNTRIGGERED", type="STOP_LIMIT"),
+        Order(owner, 0, 904, 1, 64, "1", "100", status="BEST_EFFORT_CANCELED"),
+        Order(owner, 0, 905, 2, 128, "1", "100"),
+        Order(owner, 0, 906, 2, 16, "1", "100"),
+    ]
+
+
+def bulk_orders(owner: str, count: int, seed: int = 7) -> list[Order]:
+    """Varied valid open stateful orders over every market and several subaccounts."""
+    rng = random.Random(seed)  # noqa: S311 - test data
+    types = ("LIMIT", "STOP_LIMIT", "STOP_MARKET", "TAKE_PROFIT", "TAKE_PROFIT_MARKET", "MARKET")
+    result = []
+    for i in range(count):
+        clob = i % 4
+        resolution, conversion = SCALING[clob]
+        price_exponent = resolution + 6 - conversion
+        quantums = rng.randrange(1, 10**12)
+
+        def price(exponent: int = price_exponent) -> str:
+            return str(Decimal(rng.randrange(1, 10**9)).scaleb(-exponent))
+
+        result.append(
+            Order(
+                owner,
+                rng.choice((0, 1, 2, 128, 300)),
+                1000 + i,
+                clob,
+                rng.choice((64, 64, 32, 96, 160, 1088)),
+                size=str(Decimal(quantums).scaleb(resolution)),
+                price=price(),
+                side=rng.choice(("BUY", "SELL")),
+                total_filled=(
+                    str(Decimal(rng.randrange(1, quantums + 1)).scaleb(resolution))
+                    if i % 3 == 0
+                    else "0"
+                ),
+                type=rng.choice(types),
+                time_in_force=rng.choice(tuple(_TIME_IN_FORCE)),
+                reduce_only=rng.random() < 0.2,
+                good_til_block_time=(
+                    f"2030-{rng.randrange(1, 13):02d}-{rng.randrange(1, 29):02d}T"
+                    f"{rng.randrange(24):02d}:{rng.randrange(60):02d}:{rng.randrange(60):02d}."
+                    f"{rng.randrange(1000):03d}Z"
+                ),
+                client_metadata=rng.choice((0, 1, 2**31)),
+                trigger_price=price() if rng.random() < 0.4 else None,
+                builder_address=rng.choice((None, "", "dydx1b")),
+                fee_ppm=rng.choice((None, "", "0", "15")),
+                order_router_address=rng.choice((None, "", "dydx1r")),
+            )
+        )
+    return result
+
+
+# --- tests ---------------------------------------------------------------------------------------
+
+
+def test_sends_each_open_stateful_order_once_exactly_and_in_its_java_partition(
+    vulcan: VulcanDb,
+) -> None:
+    hand = hand_checked_orders(vulcan.owner, vulcan.router)
+    bulk = bulk_orders(vulcan.owner, 300)
+    selected = [*hand.values(), *bulk]
+    with vulcan.conn() as conn:
+        insert_orders(conn, [*selected, *excluded_orders(vulcan.owner)])
+    filled = [o for o in selected if Decimal(o.total_filled) != 0]
+
+    before = high_watermarks(vulcan.settings)
+    report = vulcan.run_step()
+    after = high_watermarks(vulcan.settings)
+
+    assert report.ok, report.failure
+    (outcome,) = report.steps
+    assert outcome.name == STEP
+    details = outcome.details
+    assert details["orders_read"] == details["orders_sent"] == len(selected) == 305
+    assert details["invalid_orders"] == 0
+    assert details["order_updates"] == len(filled)
+    assert details["messages_produced"] == details["messages_acknowledged"]
+    assert details["messages_acknowledged"] == len(selected) + len(filled)
+    assert details["partitions"] == PARTITIONS
+
+    records = ours(read_range(vulcan.settings, before, after), vulcan.owner, vulcan.router)
+    assert len(records) == details["messages_acknowledged"]
+
+    # Keys and partitions.
+    for record in records:
+        assert record.key == hashlib.sha256(record.order_id.SerializeToString()).digest()
+        assert record.partition == java_partition(record.key, PARTITIONS)
+    by_fixed_id = {r.order_id_tuple[1:]: r for r in records if r.order_id_tuple[0] == FIXED_OWNER}
+    assert set(by_fixed_id) == set(FIXED_KEYS)
+    for order_id, (key_hex, partition) in FIXED_KEYS.items():
+        record = by_fixed_id[order_id]
+        assert hashlib.sha256(_order_id_bytes(FIXED_OWNER, *order_id)).hexdigest() == key_hex
+        assert record.key.hex() == key_hex
+        assert record.partition == partition, f"{order_id} not in Java's partition {partition}"
+
+    # Exactly one place per selected order, nothing for the others; values as they must be.
+    places = [r for r in records if r.kind == "order_place"]
+    updates = [r for r in records if r.kind == "order_update"]
+    assert Counter(r.order_id_tuple for r in places) == Counter(o.order_id for o in selected)
+    assert {r.order_id_tuple for r in updates} == {o.order_id for o in filled}
+    assert len(updates) == len(filled)
+    place_of = {r.order_id_tuple: r for r in places}
+    update_of = {r.order_id_tuple: r for r in updates}
+    for order in selected:
+        expected = reference_messages(order)
+        assert place_of[order.order_id].value == expected[0], order
+        if len(expected) == 2:
+            update = update_of[order.order_id]
+            assert update.value == expected[1], order
+            # The update follows its place: same key, same partition, later offset.
+            place = place_of[order.order_id]
+            assert (update.key, update.partition) == (place.key, place.partition)
+            assert update.offset > place.offset
+
+    # Field by field, against values worked out by hand.
+    def placed(name: str) -> IndexerOrder:
+        record = place_of[hand[name].order_id]
+        assert (
+            record.update.order_place.placement_status == OrderPlaceV1.ORDER_PLACEMENT_STATUS_OPENED
+        )
+        return record.update.order_place.order
+
+    btc = placed("btc_long_term")
+    assert btc.order_id.subaccount_id.owner == FIXED_OWNER
+    assert btc.order_id.subaccount_id.number == 0
+    assert (btc.order_id.client_id, btc.order_id.order_flags, btc.order_id.clob_pair_id) == (
+        1,
+        64,
+        0,
+    )
+    assert btc.side == IndexerOrder.SIDE_SELL
+    assert btc.quantums == 25_000_000  # 0.0025 * 10^10
+    assert btc.subticks == 6_500_050_000  # 65000.5 * 10^5
+    assert btc.WhichOneof("good_til_oneof") == "good_til_block_time"
+    assert btc.good_til_block_time == 1_893_456_000  # 2030-01-01T00:00:00Z, .789 dropped
+    assert btc.time_in_force == IndexerOrder.TIME_IN_FORCE_POST_ONLY
+    assert not btc.reduce_only
+    assert btc.client_metadata == 5
+    assert btc.condition_type == IndexerOrder.CONDITION_TYPE_UNSPECIFIED
+    assert btc.conditional_order_trigger_subticks == 0
+    assert btc.HasField("builder_code_params")  # fee ppm "0" with an address counts
+    assert btc.builder_code_params.builder_address == "dydx1builderzero"
+    assert btc.builder_code_params.fee_ppm == 0
+    assert btc.order_router_address == vulcan.router
+
+    eth = placed("eth_stop")
+    assert eth.order_id.subaccount_id.number == 1
+    assert eth.side == IndexerOrder.SIDE_BUY
+    assert eth.quantums == 1_500_000_000  # 1.5 * 10^9
+    assert eth.subticks == 3_000_000_000  # 3000 * 10^6
+    assert eth.conditional_order_trigger_subticks == 3_100_250_000  # 3100.25 * 10^6
+    assert eth.condition_type == IndexerOrder.CONDITION_TYPE_STOP_LOSS
+    assert eth.time_in_force == IndexerOrder.TIME_IN_FORCE_IOC
+    assert eth.reduce_only
+    assert eth.good_til_block_time == 1_876_221_045  # 2029-06-15T12:30:45Z
+    assert not eth.HasField("builder_code_params")
+
+    dup = placed("dup_take_profit")
+    assert dup.order_id.client_id == 4_294_967_295
+    assert dup.quantums == 12_345_678  # 12.345678 * 10^6 (market id 3, not 7)
+    assert dup.subticks == 123_000_000  # 0.0123 * 10^(-6+6+10)
+    assert dup.conditional_order_trigger_subticks == 125_000_000
+    assert dup.condition_type == IndexerOrder.CONDITION_TYPE_TAKE_PROFIT
+    assert dup.time_in_force == IndexerOrder.TIME_IN_FORCE_UNSPECIFIED
+    assert dup.good_til_block_time == 1_930_367_167  # 2031-03-04T05:06:07Z
+    assert dup.builder_code_params.builder_address == "dydx1builder"
+    assert dup.builder_code_params.fee_ppm == 250
+
+    sol = placed("sol_160")
+    assert sol.order_id.subaccount_id.number == 7
+    assert sol.order_id.order_flags == 160
+    assert sol.quantums == 30_000_000  # 3 * 10^7
+    assert sol.subticks == 72_500_000  # 7.25 * 10^(-7+6+8)
+    assert sol.conditional_order_trigger_subticks == 75_000_000  # LIMIT, trigger still set
+    assert sol.condition_type == IndexerOrder.CONDITION_TYPE_UNSPECIFIED
+    assert sol.time_in_force == IndexerOrder.TIME_IN_FORCE_FILL_OR_KILL
+    assert sol.client_metadata == 4_294_967_295
+    assert not sol.HasField("builder_code_params")  # address without fee ppm
+
+    filled_btc = placed("btc_filled")
+    assert filled_btc.order_id.subaccount_id.owner == vulcan.owner
+    assert filled_btc.order_id.subaccount_id.number == 128
+    assert filled_btc.quantums == 5_000_000_000  # 0.5 * 10^10
+    assert filled_btc.subticks == 6_400_000_000  # 64000 * 10^5
+    assert filled_btc.order_router_address == ""
+    assert not filled_btc.HasField("builder_code_params")  # fee ppm without an address
+    update = update_of[hand["btc_filled"].order_id].update.order_update
+    assert update.order_id == filled_btc.order_id
+    assert update.total_filled_quantums == 1_234_000_000  # 0.1234 * 10^10
+
+
+def test_no_open_stateful_order_succeeds_and_sends_nothing(vulcan: VulcanDb) -> None:
+    with vulcan.conn() as conn:
+        insert_orders(conn, excluded_orders(vulcan.owner))
+    before = high_watermarks(vulcan.settings)
+    report = vulcan.run_step()
+    after = high_watermarks(vulcan.settings)
+
+    assert report.ok, report.failure
+    details = report.steps[0].details
+    assert details["orders_read"] == details["orders_sent"] == 0
+    assert details["messages_produced"] == details["messages_acknowledged"] == 0
+    assert details["order_updates"] == details["invalid_orders"] == 0
+    # Watermarks unchanged by this run: whatever appeared in the meantime is someone else's.
+    assert ours(read_range(vulcan.settings, before, after), vulcan.owner) == []
+
+
+def test_invalid_rows_fail_the_step_after_every_valid_order_was_acknowledged(
+    vulcan: VulcanDb,
+) -> None:
+    owner = vulcan.owner
+    valid = [
+        Order(owner, 0, 1, 0, 64, size="0.5", price="64000", total_filled="0.25"),
+        Order(owner, 0, 2, 1, 32, size="2", price="3000", type="STOP_MARKET", trigger_price="1"),
+        Order(owner, 1, 3, 3, 96, size="1", price="0.5"),
+    ]
+    fractional_quantums = Order(owner, 0, 11, 0, 64, size="0.00000000001", price="64000")
+    fractional_subticks = Order(owner, 0, 12, 0, 64, size="1", price="64000.000001")
+    no_market = Order(owner, 0, 13, 99, 64, size="1", price="1")
+    invalid = [fractional_quantums, fractional_subticks, no_market]
+    with vulcan.conn() as conn:
+        insert_orders(conn, [*valid, *invalid])
+
+    before = high_watermarks(vulcan.settings)
+    report = vulcan.run_step()
+    after = high_watermarks(vulcan.settings)
+
+    assert not report.ok
+    failed = report.failed_step
+    assert failed is not None and failed.name == STEP
+    assert isinstance(report.failure, VulcanSendError)
+    error = failed.error or ""
+    assert "3 order(s) not sent because they cannot be converted exactly" in error
+    for order in invalid:
+        assert order.id in error
+    details = failed.details
+    assert details["orders_read"] == 6
+    assert details["orders_sent"] == 3
+    assert details["invalid_orders"] == 3
+    assert details["order_updates"] == 1
+    assert details["messages_produced"] == details["messages_acknowledged"] == 4
+    reasons = details["invalid"]
+    assert set(reasons) == {o.id for o in invalid}
+    assert "size 1E-11 * 10^10 is not an integer" in reasons[fractional_quantums.id]
+    assert "price 64000.000001 * 10^5 is not an integer" in reasons[fractional_subticks.id]
+    assert reasons[no_market.id] == "no perpetual market has clobPairId 99"
+
+    records = ours(read_range(vulcan.settings, before, after), owner)
+    places = Counter(r.order_id_tuple for r in records if r.kind == "order_place")
+    assert places == Counter(o.order_id for o in valid)
+    assert [r.order_id_tuple for r in records if r.kind == "order_update"] == [valid[0].order_id]
+
+
+def test_missing_topic_fails_clearly_and_produces_nothing(
+    scratch_db: dict[str, str], own_broker: OwnBroker
+) -> None:
+    settings = make_settings(
+        scratch_db, KAFKA_BROKER_URLS=own_broker.brokers, KAFKA_REPLICATION_FACTOR="1"
+    )
+    migrate_scratch(settings)
+    with connect(settings) as conn:
+        insert_orders(conn, [Order("dydx1x", 0, 1, 0, 64, size="1", price="1")])
+
+    report = run(BazookaEvent(send_stateful_orders_to_vulcan=True), settings)
+
+    assert not report.ok
+    assert report.failed_step is not None and report.failed_step.name == STEP
+    error = report.failed_step.error or ""
+    assert f"Topic {TO_VULCAN} does not exist on {own_broker.brokers}" in error
+    assert "create_kafka_topics" in error
+    # Nothing produced: the topic was not auto-created (nor any other).
+    topics = describe_cluster(connect_admin(settings), settings).partitions
+    assert not [t for t in topics if not t.startswith("__")], topics
+
+
+def _records_stored(settings: Settings) -> int:
+    """Records in to-vulcan (0 while the new topic's partition leaders are still settling)."""
+    try:
+        return sum(high_watermarks(settings).values())
+    except KafkaException:
+        return 0
+
+
+class _PauseAfterFirstBatch(NullProgress):
+    """Progress that holds the send after its first batch until the test lets it go on."""
+
+    def __init__(self) -> None:
+        self.first_batch_sent = threading.Event()
+        self.go_on = threading.Event()
+
+    def advance(self, amount: int = 1, description: str | None = None) -> None:
+        if not self.first_batch_sent.is_set():
+            self.first_batch_sent.set()
+            self.go_on.wait(300)
+
+
+def test_broker_stopped_mid_send_fails_with_acknowledged_and_produced_counts(
+    scratch_db: dict[str, str], own_broker: OwnBroker
+) -> None:
+    settings = make_settings(
+        scratch_db, KAFKA_BROKER_URLS=own_broker.brokers, KAFKA_REPLICATION_FACTOR="1"
+    )
+    migrate_scratch(settings)
+    ensure_topics(connect_admin(settings), settings, NullProgress())
+    deadline = time.monotonic() + 60
+    while True:  # until every partition of the new topic has its leader
+        try:
+            high_watermarks(settings)
+            break
+        except KafkaException:
+            assert time.monotonic() < deadline, f"{TO_VULCAN} partitions never got leaders"
+            time.sleep(0.5)
+    orders = 20_000
+    with connect(settings) as conn:
+        insert_orders(conn, [Order("dydx1broker", 0, 0, 0, 64, size="1", price="1")])
+        conn.execute(
+            'INSERT INTO orders (id, "subaccountId", "clientId", "clobPairId", side, size, '
+            '"totalFilled", price, type, status, "timeInForce", "reduceOnly", "orderFlags", '
+            '"goodTilBlockTime", "clientMetadata") '
+            "SELECT gen_random_uuid(), (SELECT id FROM subaccounts), g, 0, 'BUY', 0.001 * g, "
+            "CASE WHEN g %% 4 = 0 THEN 0.0001 ELSE 0 END, 50000, 'LIMIT', 'OPEN', 'GTT', false, "
+            "64, '2030-01-01T00:00:00Z', 0 FROM generate_series(1, %s) AS g",
+            (orders - 1,),
+        )
+    messages = orders + (orders - 1) // 4
+
+    progress = _PauseAfterFirstBatch()
+    outcome: dict[str, Any] = {}
+
+    def send() -> None:
+        try:
+            with connect(settings) as conn:
+                outcome["details"] = send_stateful_orders(
+                    conn, settings, progress, UnlimitedTime(), delivery_timeout_ms=5_000
+                )
+        except Exception as exc:  # noqa: BLE001 - handed over to the test's thread
+            outcome["error"] = exc
+
+    sender = threading.Thread(target=send, name="vulcan-send")
+    sender.start()
+    try:
+        assert progress.first_batch_sent.wait(120), outcome
+        # Let the broker store the first batch (5,000 orders: at least 5,000 records), so that
+        # some messages are acknowledged and the rest are not.
+        deadline = time.monotonic() + 60
+        while _records_stored(settings) < 5_000:
+            assert time.monotonic() < deadline, "the first batch never reached the broker"
+            time.sleep(0.2)
+        time.sleep(1)
+        own_broker.stop()  # scripts/services.py stop --only kafka, while the send is under way
+    finally:
+        progress.go_on.set()
+        sender.join(180)
+    assert not sender.is_alive(), "the send did not end after the broker stopped"
+
+    assert "details" not in outcome, "the step reported success with its broker gone"
+    error = outcome["error"]
+    assert isinstance(error, VulcanSendError), repr(error)
+    match = re.search(r"(\d+) of (\d+) message\(s\) acknowledged, (\d+) failed", str(error))
+    assert match, str(error)
+    acknowledged, produced, failed_count = map(int, match.groups())
+    assert produced == messages
+    assert 0 < acknowledged < produced
+    assert acknowledged + failed_count <= produced
+    details = error.details  # type: ignore[attr-defined]
+    assert details["messages_produced"] == produced
+    assert details["messages_acknowledged"] == acknowledged
+    assert details["orders_read"] == orders
+
+
+def test_time_budget_running_out_mid_stream_stops_cleanly(vulcan: VulcanDb) -> None:
+    with vulcan.conn() as conn:
+        insert_orders(conn, bulk_orders(vulcan.owner, 250, seed=3))
+    checks = iter(range(1_000))
+
+    def remaining_ms() -> int:
+        return 10**9 if next(checks) == 0 else 0  # plenty for the first batch only
+
+    with vulcan.conn() as conn:
+        with pytest.raises(OutOfTime):
+            send_stateful_orders(
+                conn,
+                vulcan.settings,
+                NullProgress(),
+                TimeBudget(remaining_ms, reserve_ms=0),
+                batch_size=100,
+            )
+        # The stream was abandoned cleanly: the connection is idle and usable.
+        assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+        assert conn.execute("SELECT count(*) FROM orders").fetchone() == (250,)
+
+
+def test_server_side_cursor_fallback_streams_the_same_rows(
+    vulcan: VulcanDb, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without libpq chunked rows (libpq < 17) the orders come through a server-side cursor."""
+    with vulcan.conn() as conn:
+        insert_orders(conn, [*bulk_orders(vulcan.owner, 120), *excluded_orders(vulcan.owner)])
+
+    def stream(batch_size: int) -> list[list[OrderRow]]:
+        with vulcan.conn() as conn, conn.transaction():
+            return list(vulcan_orders.stream_open_stateful(conn, batch_size))
+
+    chunked = stream(50)
+    monkeypatch.setattr(psycopg.capabilities, "has_stream_chunked", lambda: False)
+    fallback = stream(50)
+    assert [len(b) for b in chunked] == [len(b) for b in fallback] == [50, 50, 20]
+
+    def key(row: OrderRow) -> str:
+        return row.id
+
+    assert sorted((r for b in chunked for r in b), key=key) == sorted(
+        (r for b in fallback for r in b), key=key
+    )
