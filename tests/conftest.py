@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -29,6 +31,21 @@ def service_env() -> dict[str, str]:
             pytrace=False,
         )
     return env
+
+
+def cli(
+    env: Mapping[str, str], *args: str, stdin: str | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """Run the ``bazooka`` command as a user would, in its own process."""
+    return subprocess.run(
+        [sys.executable, "-m", "bazooka", *args],
+        env=dict(env),
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 def make_settings(env: Mapping[str, str] | None = None, **overrides: str) -> Settings:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -21,7 +19,7 @@ from bazooka import lambda_handler
 from bazooka.errors import ForceRequired, InvalidEvent, PostgresError
 from bazooka.event import DESTRUCTIVE_FIELDS
 from bazooka.postgres.connection import connect
-from tests.conftest import make_settings
+from tests.conftest import cli, make_settings
 
 # Nothing listens on these: a test that must not contact any server points everything here.
 UNREACHABLE = {
@@ -31,20 +29,6 @@ UNREACHABLE = {
     "KAFKA_BROKER_URLS": "127.0.0.1:1",
 }
 FORCE_MESSAGE = 'Cannot run bazooka without force flag set to "true"'
-
-
-def cli(
-    env: dict[str, str], *args: str, stdin: str | None = None
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "bazooka", *args],
-        env=env,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 @pytest.mark.parametrize(

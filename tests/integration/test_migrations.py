@@ -23,7 +23,7 @@ from bazooka.postgres.migrations_source import Migration, bundled, load_from
 from bazooka.report import StepStatus
 from bazooka.runner import run
 from bazooka.settings import Settings
-from tests.conftest import ROOT, make_settings
+from tests.conftest import ROOT, cli, make_settings
 from tests.schema_dump import dump, fingerprint, normalize
 
 SNAPSHOTS = ROOT / "tests" / "snapshots"
@@ -345,17 +345,6 @@ def test_concurrent_single_transaction_batches_wait_and_apply_once(
         assert rows(c, "SELECT count(*), count(DISTINCT name) FROM knex_migrations") == [(114, 114)]
 
 
-def _cli(env: dict[str, str], *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "bazooka", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-
-
 def test_a_killed_run_is_completed_or_reported_by_the_next_one(
     scratch_db: dict[str, str], db_settings: Settings
 ) -> None:
@@ -376,13 +365,13 @@ def test_a_killed_run_is_completed_or_reported_by_the_next_one(
         proc.wait()
         applied = rows(c, "SELECT count(*) FROM knex_migrations")[0][0]
         assert 20 <= applied < 113, "the run finished before it could be killed"
-    second = _cli(scratch_db, "run", "--migrate", "--json")
+    second = cli(scratch_db, "run", "--migrate", "--json")
     report = json.loads(second.stdout)
     if second.returncode != 0:
         # The killed run held the lock: reported clearly, with the way out.
         assert "already locked" in report["error"] and "bazooka unlock" in report["error"]
-        assert _cli(scratch_db, "unlock").returncode == 0
-        second = _cli(scratch_db, "run", "--migrate", "--json")
+        assert cli(scratch_db, "unlock").returncode == 0
+        second = cli(scratch_db, "run", "--migrate", "--json")
         report = json.loads(second.stdout)
     assert second.returncode == 0, second.stdout + second.stderr
     step = report["steps"][0]["details"]
@@ -407,7 +396,7 @@ def test_bad_connection_settings_are_one_line_errors_without_secrets(
     base_env: dict[str, str], override: dict[str, str], expected: str
 ) -> None:
     env = {**base_env, "DB_HOSTNAME": "127.0.0.1", **override}
-    result = _cli(env, "run", "--migrate", "--json")
+    result = cli(env, "run", "--migrate", "--json")
     assert result.returncode == 1
     report = json.loads(result.stdout)
     assert report["failed_step"] == "migrate"

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import subprocess
-import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -27,20 +25,9 @@ from bazooka.postgres.migrations_source import bundled
 from bazooka.report import StepStatus
 from bazooka.runner import run
 from bazooka.settings import Settings
-from tests.conftest import make_settings
+from tests.conftest import cli, make_settings
 from tests.integration.test_kafka import _delete_managed_topics
 from tests.schema_dump import dump, fingerprint
-
-
-def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "bazooka", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 @pytest.fixture
