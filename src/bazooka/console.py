@@ -129,6 +129,9 @@ def status_tables(console: Console, status: dict[str, Any]) -> None:
             f"  migrations: {pg['applied_count']} applied, {pg['pending_count']} pending "
             f"(of {pg['known_migrations']} known); latest batch {pg['latest_batch']}; lock {lock}"
         )
+        if pg["batches"]:
+            per_batch = ", ".join(f"batch {b}: {n}" for b, n in pg["batches"].items())
+            console.print(f"  applied per batch: {per_batch}")
         if pg["unknown"]:
             console.print(f"  [red]unknown recorded migrations[/]: {', '.join(pg['unknown'])}")
         if pg["pending"]:

@@ -68,6 +68,7 @@ def test_status_in_each_state(env: dict[str, str]) -> None:
     assert code == 0, state
     pg = state["postgres"]
     assert (pg["applied_count"], pg["pending_count"], pg["latest_batch"]) == (50, 63, 1)
+    assert pg["batches"] == {"1": 50} and pg["applied"][0]["batch"] == 1
     assert pg["locked"] is True
     topics = state["kafka"]["topics"]
     assert topics["to-ender"] == {
@@ -83,6 +84,7 @@ def test_status_in_each_state(env: dict[str, str]) -> None:
     human = cli(env, "status")
     assert human.returncode == 0
     assert "50 applied, 63 pending" in human.stdout and "LOCKED" in human.stdout
+    assert "applied per batch: batch 1: 50" in human.stdout
 
 
 def test_status_reports_an_unreachable_service_without_crashing(env: dict[str, str]) -> None:

@@ -83,9 +83,14 @@ class MigrationStatus:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
+        batches: dict[int, int] = {}
+        for migration in self.applied:
+            batches[migration.batch] = batches.get(migration.batch, 0) + 1
         return {
             "bookkeeping_exists": self.bookkeeping_exists,
             "applied_count": len(self.applied),
+            "batches": {str(batch): count for batch, count in sorted(batches.items())},
+            "applied": [{"name": m.name, "batch": m.batch} for m in self.applied],
             "pending_count": len(self.pending),
             "latest_batch": self.latest_batch,
             "latest_batch_migrations": [
