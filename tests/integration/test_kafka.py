@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
@@ -227,6 +228,18 @@ def _services(*args: str) -> None:
     )
 
 
+def _busiest_leader(brokers: str) -> int:
+    """The broker id leading the most partitions of the managed topics."""
+    metadata = _admin(brokers).list_topics(timeout=10)
+    leaders = Counter(
+        partition.leader
+        for name, topic in metadata.topics.items()
+        if name in MANAGED_TOPICS
+        for partition in topic.partitions.values()
+    )
+    return leaders.most_common(1)[0][0]
+
+
 @pytest.mark.cluster
 def test_broker_stopped_during_clear_retries_and_never_reports_false_success(
     cluster: Settings,
@@ -239,9 +252,10 @@ def test_broker_stopped_during_clear_retries_and_never_reports_false_success(
     admin_log.addHandler(records)
     admin_log.setLevel(logging.INFO)
     try:
-        # Broker 2 dies abruptly as the clear starts: the partitions it leads have no reachable
-        # leader until the controller notices (session timeout) and elects another replica.
-        _services("kill-broker", "2")
+        # The broker leading most partitions dies abruptly as the clear starts: those
+        # partitions have no reachable leader until the controller notices (session timeout)
+        # and elects another replica.
+        _services("kill-broker", str(_busiest_leader(settings.kafka_broker_urls)))
         result: dict[str, Any] | KafkaOperationError
         try:
             result = kafka_admin.clear_topics(

@@ -363,6 +363,15 @@ def test_a_killed_run_is_completed_or_reported_by_the_next_one(
             time.sleep(0.005)
         proc.kill()
         proc.wait()
+        # The server may still finish a COMMIT the client sent just before it died: read the
+        # count once the killed run's backend is gone.
+        while rows(
+            c,
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND application_name = 'bazooka' AND pid <> pg_backend_pid()",
+        )[0][0]:
+            assert time.monotonic() < deadline + 30, "the killed run's backend never ended"
+            time.sleep(0.05)
         applied = rows(c, "SELECT count(*) FROM knex_migrations")[0][0]
         assert 20 <= applied < 113, "the run finished before it could be killed"
     second = cli(scratch_db, "run", "--migrate", "--json")
