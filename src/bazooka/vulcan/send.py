@@ -28,7 +28,8 @@ from bazooka.vulcan.translate import InvalidOrder, translate
 log = logging.getLogger(__name__)
 
 Connection = psycopg.Connection[tuple[Any, ...]]
-SHOWN_INVALID = 20  # bad order ids listed in the error message (all are in the details)
+SHOWN_INVALID = 20  # bad order ids listed in the error message
+KEPT_INVALID = 10_000  # bad order ids kept for the report; beyond, only counted (bounded memory)
 
 
 def send_stateful_orders(
@@ -47,7 +48,7 @@ def send_stateful_orders(
         settings, TO_VULCAN, partitions, delivery_timeout_ms=delivery_timeout_ms
     )
     invalid: dict[str, str] = {}
-    orders = updates = 0
+    orders = updates = rejected = 0
     try:
         with conn.transaction():
             conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
@@ -66,7 +67,9 @@ def send_stateful_orders(
                     try:
                         messages = translate(row)
                     except InvalidOrder as exc:
-                        invalid[row.id] = str(exc)
+                        rejected += 1
+                        if len(invalid) < KEPT_INVALID:
+                            invalid[row.id] = str(exc)
                         continue
                     for message in messages:
                         producer.send(message.key, message.value)
@@ -86,11 +89,11 @@ def send_stateful_orders(
     stats = producer.flush(delivery_timeout_ms / 1000 + 5)
     details = {
         "orders_read": orders,
-        "orders_sent": orders - len(invalid),
+        "orders_sent": orders - rejected,
         "messages_produced": stats.produced,
         "messages_acknowledged": stats.delivered,
         "order_updates": updates,
-        "invalid_orders": len(invalid),
+        "invalid_orders": rejected,
         "partitions": partitions,
         "duration_s": round(time.monotonic() - started, 3),
     }
@@ -102,12 +105,11 @@ def send_stateful_orders(
         )
     if stats.wrong_partition:
         problems.append(f"{stats.wrong_partition} message(s) landed in an unexpected partition")
-    if invalid:
+    if rejected:
         shown = ", ".join(f"{oid} ({why})" for oid, why in list(invalid.items())[:SHOWN_INVALID])
-        more = f" and {len(invalid) - SHOWN_INVALID} more" if len(invalid) > SHOWN_INVALID else ""
+        more = f" and {rejected - SHOWN_INVALID} more" if rejected > SHOWN_INVALID else ""
         problems.append(
-            f"{len(invalid)} order(s) not sent because they cannot be converted "
-            f"exactly: {shown}{more}"
+            f"{rejected} order(s) not sent because they cannot be converted exactly: {shown}{more}"
         )
     if problems:
         error = VulcanSendError("Sending stateful orders to Vulcan failed: " + "; ".join(problems))
