@@ -139,7 +139,13 @@ def test_cluster_gets_replication_factor_three_by_default(cluster: Settings) -> 
     assert cluster.kafka_replication_factor == 3
     details = ensure(cluster)
     assert details["brokers"] == 3
-    assert _partitions(cluster.kafka_broker_urls) == {t: (n, 3) for t, n in MANAGED_TOPICS.items()}
+    expected = {t: (n, 3) for t, n in MANAGED_TOPICS.items()}
+    # The step waited until the broker it asked showed every partition with a leader; another
+    # broker of the cluster may learn the new metadata a moment later.
+    deadline = time.monotonic() + 15
+    while (actual := _partitions(cluster.kafka_broker_urls)) != expected:
+        assert time.monotonic() < deadline, actual
+        time.sleep(0.1)
 
 
 def _produce_everywhere(brokers: str, per_partition: int = 3) -> int:
