@@ -75,36 +75,39 @@ def _reset_db(ctx: StepContext) -> dict[str, Any]:
     return maintenance.reset_schema(ctx.pg(), ctx.settings)
 
 
-def _migration_callbacks(ctx: StepContext, verb: str) -> dict[str, Callable[[str], None]]:
-    def checkpoint(name: str) -> None:
+def _migration_observer(ctx: StepContext, task: str, verb: str) -> Any:
+    """Progress per migration, and the time budget checked before each one."""
+    from bazooka.postgres.migrator import Observer  # noqa: PLC0415
+
+    def starting(total: int) -> None:
+        ctx.progress.start_task(task, total)
+
+    def before_each(name: str) -> None:
         ctx.budget.check(f"{verb} {name}")
 
-    def advance(name: str) -> None:
+    def after_each(name: str) -> None:
         ctx.progress.advance(1, description=name)
 
-    return {"checkpoint": checkpoint, "advance": advance}
+    return Observer(starting, before_each, after_each)
 
 
 def _rollback(ctx: StepContext) -> dict[str, Any]:
     from bazooka.postgres import migrator  # noqa: PLC0415
     from bazooka.postgres.migrations_source import bundled  # noqa: PLC0415
 
-    conn = ctx.pg()
     with _pg_errors(ctx, "rollback"):
-        batch = migrator.status(conn, bundled()).to_dict()["latest_batch_migrations"]
-        ctx.progress.start_task("rolling back", len(batch))
-        return migrator.rollback(conn, bundled(), **_migration_callbacks(ctx, "rolling back"))
+        observer = _migration_observer(ctx, "rolling back", "rolling back")
+        return migrator.rollback(ctx.pg(), bundled(), observer)
 
 
 def _migrate(ctx: StepContext) -> dict[str, Any]:
     from bazooka.postgres import migrator  # noqa: PLC0415
     from bazooka.postgres.migrations_source import bundled  # noqa: PLC0415
 
-    conn = ctx.pg()
     with _pg_errors(ctx, "migrate"):
-        pending = migrator.status(conn, bundled()).pending
-        ctx.progress.start_task("migrating", len(pending))
-        return migrator.migrate(conn, bundled(), **_migration_callbacks(ctx, "applying"))
+        return migrator.migrate(
+            ctx.pg(), bundled(), _migration_observer(ctx, "migrating", "applying")
+        )
 
 
 def _clear_db(ctx: StepContext) -> dict[str, Any]:

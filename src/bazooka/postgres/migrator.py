@@ -41,8 +41,22 @@ from bazooka.postgres.sqlsplit import split_statements
 log = logging.getLogger(__name__)
 
 Connection = psycopg.Connection[tuple[Any, ...]]
-Checkpoint = Callable[[str], None]  # called before each migration; may raise to stop cleanly
-Advance = Callable[[str], None]  # called after each migration with its name
+
+
+def _ignore(_: object) -> None:
+    """Default observer callback."""
+
+
+@dataclass(frozen=True)
+class Observer:
+    """What a caller hears while a batch runs (progress display, time budget)."""
+
+    starting: Callable[[int], None] = _ignore  # how many migrations are about to run
+    before_each: Callable[[str], None] = _ignore  # may raise to stop cleanly before one
+    after_each: Callable[[str], None] = _ignore  # one finished (committed or, in a batch, done)
+
+
+QUIET = Observer()
 
 TABLE = "knex_migrations"
 LOCK_TABLE = "knex_migrations_lock"
@@ -132,18 +146,16 @@ def status(conn: Connection, known: Sequence[Migration]) -> MigrationStatus:
 def migrate(
     conn: Connection,
     known: Sequence[Migration],
-    *,
-    checkpoint: Checkpoint | None = None,
-    advance: Advance | None = None,
+    observer: Observer = QUIET,
 ) -> dict[str, Any]:
     """Apply every pending migration as one new batch (Knex ``migrate.latest``)."""
     _ensure_bookkeeping(conn)
     pending = _pending(conn, known)
     all_transactional = all(m.transaction for m in pending)
     if all_transactional:
-        applied, batch = _migrate_in_one_transaction(conn, known, checkpoint, advance)
+        applied, batch = _migrate_in_one_transaction(conn, known, observer)
     else:
-        applied, batch = _run_batch(conn, known, "up", checkpoint, advance)
+        applied, batch = _run_batch(conn, known, "up", observer)
     details: dict[str, Any] = {
         "batch": batch if applied else None,
         "applied": applied,
@@ -166,14 +178,12 @@ def migrate(
 def rollback(
     conn: Connection,
     known: Sequence[Migration],
-    *,
-    checkpoint: Checkpoint | None = None,
-    advance: Advance | None = None,
+    observer: Observer = QUIET,
 ) -> dict[str, Any]:
     """Roll back the latest batch, newest first (Knex ``migrate.rollback``)."""
     _ensure_bookkeeping(conn)
     _validate_recorded(conn, known)
-    reverted, batch = _run_batch(conn, known, "down", checkpoint, advance)
+    reverted, batch = _run_batch(conn, known, "down", observer)
     emit(
         log,
         logging.INFO,
@@ -341,10 +351,7 @@ def _apply(
 
 
 def _migrate_in_one_transaction(
-    conn: Connection,
-    known: Sequence[Migration],
-    checkpoint: Checkpoint | None,
-    advance: Advance | None,
+    conn: Connection, known: Sequence[Migration], observer: Observer
 ) -> tuple[list[str], int]:
     """Every pending migration is transactional: lock, apply, record, unlock — one commit."""
     applied: list[str] = []
@@ -356,14 +363,13 @@ def _migrate_in_one_transaction(
             # Another run may have finished while we waited for the lock row.
             pending = _pending(conn, known)
             batch = _next_batch(conn)
+            observer.starting(len(pending))
             for migration in pending:
-                if checkpoint:
-                    checkpoint(migration.name)
+                observer.before_each(migration.name)
                 current = migration
                 _apply(conn, migration, "up", batch, own_transaction=False)
                 applied.append(migration.name)
-                if advance:
-                    advance(migration.name)
+                observer.after_each(migration.name)
             current = None
             _free_lock(conn)
     except MigrationLocked:
@@ -381,8 +387,7 @@ def _run_batch(
     conn: Connection,
     known: Sequence[Migration],
     direction: str,
-    checkpoint: Checkpoint | None,
-    advance: Advance | None,
+    observer: Observer,
 ) -> tuple[list[str], int]:
     """One transaction per migration (none for no-transaction ones), lock held throughout.
 
@@ -405,15 +410,14 @@ def _run_batch(
         else:
             batch, names = _latest_batch(conn)
             todo = [by_name[name] for name in names]
+        observer.starting(len(todo))
         for migration in todo:
-            if checkpoint:
-                checkpoint(migration.name)
+            observer.before_each(migration.name)
             current = migration
             _apply(conn, migration, direction, batch, own_transaction=True)
             done.append(migration.name)
             current = None
-            if advance:
-                advance(migration.name)
+            observer.after_each(migration.name)
     except BaseException as exc:
         _release_after_failure(conn)
         if isinstance(exc, psycopg.Error):
