@@ -17,7 +17,7 @@ from confluent_kafka.cimpl import NewPartitions, NewTopic
 from bazooka.budget import TimeBudget
 from bazooka.errors import KafkaOperationError
 from bazooka.kafka.client_config import common_config
-from bazooka.kafka.topics import MANAGED_TOPICS, plan_topics
+from bazooka.kafka.topics import MANAGED_TOPICS, TopicPlan, plan_topics
 from bazooka.logs import emit
 from bazooka.progress import Progress
 from bazooka.settings import Settings
@@ -101,13 +101,7 @@ def _managed(view: ClusterView) -> dict[str, int]:
 
 def ensure_topics(admin: AdminClient, settings: Settings, progress: Progress) -> dict[str, Any]:
     """Create missing managed topics, grow those below target, report those above it."""
-    view = describe_cluster(admin, settings)
-    plan = plan_topics(_managed(view))
-    details: dict[str, Any] = {
-        "brokers": view.brokers,
-        "replication_factor": settings.kafka_replication_factor,
-        **plan.to_dict(),
-    }
+    view, plan, details = _topic_plan(admin, settings)
     for change in plan.above_target:
         emit(
             log,
@@ -165,8 +159,10 @@ def ensure_topics(admin: AdminClient, settings: Settings, progress: Progress) ->
     return details
 
 
-def preview_ensure(admin: AdminClient, settings: Settings) -> dict[str, Any]:
-    """What ``create_kafka_topics`` would do, and whether the replication factor fits."""
+def _topic_plan(
+    admin: AdminClient, settings: Settings
+) -> tuple[ClusterView, TopicPlan, dict[str, Any]]:
+    """The cluster as it is, what must change, and the report details describing both."""
     view = describe_cluster(admin, settings)
     plan = plan_topics(_managed(view))
     details: dict[str, Any] = {
@@ -174,6 +170,12 @@ def preview_ensure(admin: AdminClient, settings: Settings) -> dict[str, Any]:
         "replication_factor": settings.kafka_replication_factor,
         **plan.to_dict(),
     }
+    return view, plan, details
+
+
+def preview_ensure(admin: AdminClient, settings: Settings) -> dict[str, Any]:
+    """What ``create_kafka_topics`` would do, and whether the replication factor fits."""
+    view, plan, details = _topic_plan(admin, settings)
     if plan.create and settings.kafka_replication_factor > view.brokers:
         details["problem"] = (
             f"KAFKA_REPLICATION_FACTOR={settings.kafka_replication_factor} exceeds the "
