@@ -165,11 +165,13 @@ class Settings:
             except ValueError as exc:
                 shown = "***" if name in SECRET_VARIABLES else repr(raw)
                 problems.append(f"{name}={shown} {exc}")
-        if not problems:
-            problems = _relations(cls(**values), env)
         if problems:
             raise ConfigError("Invalid configuration: " + "; ".join(problems))
-        return cls(**values)
+        settings = cls(**values)
+        problems = _relations(settings, env)
+        if problems:
+            raise ConfigError("Invalid configuration: " + "; ".join(problems))
+        return settings
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with some fields changed (tests, tools)."""
