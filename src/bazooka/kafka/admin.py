@@ -277,7 +277,12 @@ def clear_topics(
     failures: dict[str, str] = {}
     if topics:
         with ThreadPoolExecutor(max_workers=len(topics), thread_name_prefix="clear") as pool:
-            futures = {t: pool.submit(clear_topic, admin, t, settings, budget) for t in topics}
+            futures = {
+                t: pool.submit(
+                    clear_topic, admin, t, settings, budget, known_partitions=existing[t]
+                )
+                for t in topics
+            }
             for topic, future in futures.items():
                 try:
                     results[topic] = future.result()
@@ -307,19 +312,26 @@ def clear_topic(
     topic: str,
     settings: Settings,
     budget: TimeBudget,
+    *,
     sleep: Callable[[float], None] = time.sleep,
+    known_partitions: int | None = None,
 ) -> dict[str, Any]:
     """Delete all records of ``topic`` up to the high watermark, retrying with backoff.
 
     After a failed attempt ``n`` the wait is ``2**n * CLEAR_KAFKA_TOPIC_RETRY_MS``; at most
     ``CLEAR_KAFKA_TOPIC_MAX_RETRIES`` attempts are made, the offsets being logged each time.
+    ``known_partitions`` (from metadata the caller just read) spares the first attempt a
+    metadata request; every retry reads the topic's metadata afresh.
     """
     max_attempts = settings.clear_kafka_topic_max_retries
     attempt = 1
     while True:
         partitions = 0
         try:
-            partitions = describe_cluster(admin, settings).partitions.get(topic, 0)
+            if attempt == 1 and known_partitions is not None:
+                partitions = known_partitions
+            else:
+                partitions = describe_cluster(admin, settings).partitions.get(topic, 0)
             if partitions == 0:
                 emit(
                     log,
