@@ -4,6 +4,7 @@ transaction policy, take-over from Knex, concurrency, interrupted runs."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import threading
@@ -241,6 +242,24 @@ def _broken(directory: Path, stems: dict[str, tuple[str, str, bool]]) -> tuple[M
     return load_from(directory)
 
 
+def test_a_migration_directory_with_a_half_pair_or_a_half_marker_is_refused(
+    conn: psycopg.Connection[tuple[Any, ...]], tmp_path: Path
+) -> None:
+    (tmp_path / "20000101000001_a.up.sql").write_text("create table a (x int);")
+    with pytest.raises(
+        MigrationError, match=re.escape("without both .up.sql and .down.sql: 20000101000001_a")
+    ):
+        load_from(tmp_path)
+    (tmp_path / "20000101000001_a.down.sql").write_text("-- bazooka:no-transaction\ndrop table a;")
+    known = load_from(tmp_path)  # listing reads no SQL; the check runs before anything is applied
+    with pytest.raises(
+        MigrationError, match=re.escape("20000101000001_a.js: '-- bazooka:no-transaction' must")
+    ):
+        migrator.migrate(conn, known)
+    assert rows(conn, "SELECT to_regclass('a'), count(*) FROM knex_migrations") == [(None, 0)]
+    assert rows(conn, "SELECT is_locked FROM knex_migrations_lock") == [(0,)]
+
+
 def test_all_transactional_batch_is_all_or_nothing(
     conn: psycopg.Connection[tuple[Any, ...]], tmp_path: Path
 ) -> None:
@@ -312,7 +331,7 @@ def test_two_concurrent_first_migrations_apply_each_migration_once(
 
 
 def test_concurrent_single_transaction_batches_wait_and_apply_once(
-    db_settings: Settings,
+    db_settings: Settings, tmp_path: Path
 ) -> None:
     known = bundled()
     with connect(db_settings) as c:
@@ -320,7 +339,9 @@ def test_concurrent_single_transaction_batches_wait_and_apply_once(
         c.execute("CREATE TABLE slow_gate (x int)")
     gate = connect(db_settings, autocommit=False)
     gate.execute("LOCK TABLE slow_gate")  # holds the first runner inside its transaction
-    slow = Migration("20990101000000_slow.js", "SELECT count(*) FROM slow_gate;", "", True)
+    (slow,) = _broken(
+        tmp_path, {"20990101000000_slow": ("SELECT count(*) FROM slow_gate;", "", True)}
+    )
     results: list[Any] = []
 
     def attempt(migrations: tuple[Migration, ...]) -> None:

@@ -5,12 +5,15 @@ package directory. Its Knex name is the stem plus ``.js`` — exactly what the o
 in ``knex_migrations`` (including the two historical ``*.ts.js`` names). A migration opts out of
 a transaction, like Knex's ``export const config = { transaction: false }``, with the line
 ``-- bazooka:no-transaction`` at the top of both files.
+
+Files are read when first needed, not when listed: a ``migrate`` with nothing pending (the usual
+deploy) reads no SQL, and a rollback reads only the downs of its batch.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 from importlib import resources
 from pathlib import Path
 
@@ -21,16 +24,33 @@ NO_TRANSACTION_MARKER = "-- bazooka:no-transaction"
 
 @dataclass(frozen=True)
 class Migration:
-    """One migration: its Knex name, SQL in both directions, and its transaction policy."""
+    """One migration: its Knex name and its two SQL files."""
 
     name: str
-    up_sql: str
-    down_sql: str
-    transaction: bool
+    up_file: Path
+    down_file: Path
 
     def sql(self, direction: str) -> str:
         """The SQL for ``"up"`` or ``"down"``."""
         return self.up_sql if direction == "up" else self.down_sql
+
+    @cached_property
+    def up_sql(self) -> str:
+        return self.up_file.read_text(encoding="utf-8")
+
+    @cached_property
+    def down_sql(self) -> str:
+        return self.down_file.read_text(encoding="utf-8")
+
+    @cached_property
+    def transaction(self) -> bool:
+        """Whether it runs in a transaction (no ``-- bazooka:no-transaction`` line)."""
+        up_flag, down_flag = _no_transaction(self.up_file), _no_transaction(self.down_file)
+        if up_flag != down_flag:
+            raise MigrationError(
+                f"Migration {self.name}: '{NO_TRANSACTION_MARKER}' must be on both files or neither"
+            )
+        return not up_flag
 
 
 def knex_name(stem: str) -> str:
@@ -39,32 +59,24 @@ def knex_name(stem: str) -> str:
 
 
 def load_from(directory: Path) -> tuple[Migration, ...]:
-    """Read every migration in ``directory``, ordered as Knex orders them (by file name)."""
+    """List every migration in ``directory``, ordered as Knex orders them (by file name)."""
     ups = {p.name.removesuffix(".up.sql"): p for p in directory.glob("*.up.sql")}
     downs = {p.name.removesuffix(".down.sql"): p for p in directory.glob("*.down.sql")}
     if set(ups) != set(downs):
         lonely = sorted(set(ups) ^ set(downs))
         raise MigrationError(f"Migrations without both .up.sql and .down.sql: {', '.join(lonely)}")
-    migrations = []
-    for stem, up_path in ups.items():
-        up_sql = up_path.read_text(encoding="utf-8")
-        down_sql = downs[stem].read_text(encoding="utf-8")
-        up_flag, down_flag = _no_transaction(up_sql), _no_transaction(down_sql)
-        if up_flag != down_flag:
-            raise MigrationError(
-                f"Migration {stem}: '{NO_TRANSACTION_MARKER}' must be on both files or neither"
-            )
-        migrations.append(Migration(knex_name(stem), up_sql, down_sql, not up_flag))
+    migrations = [Migration(knex_name(stem), path, downs[stem]) for stem, path in ups.items()]
     return tuple(sorted(migrations, key=lambda m: m.name))
 
 
 @cache
 def bundled() -> tuple[Migration, ...]:
-    """The migrations shipped in this package (read once per process)."""
+    """The migrations shipped in this package (listed once per process)."""
     directory = resources.files("bazooka.postgres") / "migrations"
     return load_from(Path(str(directory)))
 
 
-def _no_transaction(sql: str) -> bool:
-    first_line = sql.lstrip("\ufeff").split("\n", 1)[0].strip()
-    return first_line == NO_TRANSACTION_MARKER
+def _no_transaction(path: Path) -> bool:
+    with path.open(encoding="utf-8") as file:
+        first_line = file.readline()
+    return first_line.lstrip("\ufeff").strip() == NO_TRANSACTION_MARKER
