@@ -164,20 +164,16 @@ def clear_data(conn: Connection, settings: Settings) -> dict[str, Any]:
         present = public_relations(conn)
         tables = [t for t in INDEXER_TABLES if t in present["tables"]]
         views = [v for v in MATERIALIZED_VIEWS if v in present["materialized_views"]]
-        removed: dict[str, int] = {}
-        if tables:
-            names = sql.SQL(", ").join(sql.Identifier(t) for t in tables)
-            conn.execute(sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(names))
-            removed = count_rows(conn, tables)
-            holding = {t for t, n in removed.items() if n}
-            if holding:
-                doomed = sorted(_with_referencing(holding, _referencing(conn, tables)))
-                conn.execute(
-                    sql.SQL("TRUNCATE TABLE {}").format(
-                        sql.SQL(", ").join(sql.Identifier(t) for t in doomed)
-                    )
+        removed, views_state = _lock_and_inspect(conn, tables, views)
+        holding = {t for t, n in removed.items() if n}
+        if holding:
+            doomed = sorted(_with_referencing(holding, _referencing(conn, tables)))
+            conn.execute(
+                sql.SQL("TRUNCATE TABLE {}").format(
+                    sql.SQL(", ").join(sql.Identifier(t) for t in doomed)
                 )
-        refreshed = [view for view in views if _stale(conn, view)]
+            )
+        refreshed = [view for view in views if _stale(conn, view, *views_state[view])]
         for view in refreshed:
             conn.execute(sql.SQL("REFRESH MATERIALIZED VIEW {}").format(sql.Identifier(view)))
     emit(
@@ -197,14 +193,47 @@ def clear_data(conn: Connection, settings: Settings) -> dict[str, Any]:
     }
 
 
-def _stale(conn: Connection, view: str) -> bool:
+def _lock_and_inspect(
+    conn: Connection, tables: list[str], views: list[str]
+) -> tuple[dict[str, int], dict[str, tuple[bool, bool]]]:
+    """Lock ``tables``; return their exact row counts and, per view, (populated, has pages).
+
+    The lock and a look at the catalog go in one round trip. A plain table whose heap has no
+    pages holds no rows, so only the others are counted: on an empty database no table is
+    scanned (planning a count of every table costs more than the rest of the step).
+    """
+    names = [*tables, *views]
+    if not names:
+        return {}, {}
+    inspect = sql.SQL(
+        "SELECT c.relname, c.relkind::text, c.relispopulated, pg_relation_size(c.oid) > 0 "
+        "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = 'public' AND c.relname IN ({})"
+    ).format(sql.SQL(", ").join(sql.Literal(name) for name in names))
+    if tables:
+        lock = sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE; ").format(
+            sql.SQL(", ").join(sql.Identifier(t) for t in tables)
+        )
+        cur = conn.execute(lock + inspect)
+        cur.nextset()
+    else:
+        cur = conn.execute(inspect)
+    state = {name: (kind, bool(populated), bool(pages)) for name, kind, populated, pages in cur}
+    # A partitioned table has no pages of its own: count it like any table with pages.
+    to_count = [t for t in tables if state[t][0] != "r" or state[t][2]]
+    counts = count_rows(conn, to_count)
+    return (
+        {t: counts.get(t, 0) for t in tables},
+        {v: (state[v][1], state[v][2]) for v in views},
+    )
+
+
+def _stale(conn: Connection, view: str, populated: bool, has_pages: bool) -> bool:
     """A view to refresh: unpopulated, or still holding rows (every source table is now empty)."""
-    populated = conn.execute(
-        "SELECT ispopulated FROM pg_matviews WHERE schemaname = 'public' AND matviewname = %s",
-        (view,),
-    ).fetchone()
-    if not populated or not populated[0]:
+    if not populated:
         return True
+    if not has_pages:
+        return False
     row = conn.execute(sql.SQL("SELECT EXISTS (SELECT 1 FROM {})").format(sql.Identifier(view)))
     found = row.fetchone()
     return bool(found and found[0])
