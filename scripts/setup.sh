@@ -17,3 +17,8 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   .venv/bin/python -m pip install --quiet -e '.[dev]'
   echo "$want" > "$stamp"
 fi
+# Bytecode for Bazooka's own modules. pip compiled the dependencies, but an editable install
+# leaves src/ to the first import, which writes nothing when PYTHONDONTWRITEBYTECODE is set:
+# every run would then compile them again (20-40 ms per process here). Only changed files are
+# recompiled.
+.venv/bin/python -m compileall -q src >/dev/null
