@@ -18,6 +18,7 @@ import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
@@ -54,7 +55,7 @@ def produce(brokers: str, records: int) -> None:
 def run_phase(env: dict[str, str], *flags: str) -> tuple[float, dict[str, object]]:
     started = time.perf_counter()
     result = subprocess.run(
-        [sys.executable, "-m", "bazooka", "run", "--json", *flags],
+        [str(Path(sys.executable).parent / "bazooka"), "run", "--json", *flags],
         env=env,
         capture_output=True,
         text=True,

@@ -26,7 +26,8 @@ import psycopg
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA = ROOT / "tests" / "snapshots" / "schema.sql"
-BAZOOKA = [sys.executable, "-m", "bazooka"]
+# The console script operators run (`bazooka ...`), installed next to this interpreter.
+BAZOOKA = [str(Path(sys.executable).parent / "bazooka")]
 
 
 def admin_dsn(env: dict[str, str], dbname: str) -> str:
@@ -137,6 +138,10 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--rows", type=int, default=1_000_000)
     args = parser.parse_args()
+    if not Path(BAZOOKA[0]).exists():
+        raise SystemExit(
+            f"{BAZOOKA[0]} not found: run it with .venv/bin/python after scripts/setup.sh"
+        )
     base = dict(os.environ)
     name = f"bz_bench_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(admin_dsn(base, "postgres"), autocommit=True) as conn:
