@@ -49,7 +49,32 @@ def test_zip_installs_into_a_clean_directory_and_handles_an_event(
         names = archive.namelist()
         assert "bazooka/lambda_handler.py" in names
         assert not any(n.startswith(("grpc/", "grpc_tools/")) for n in names)  # trimmed
+        # Bytecode for the target version, valid whatever the file times in the zip.
+        tag = f"cpython-{sys.version_info.major}{sys.version_info.minor}"
+        pyc = f"bazooka/__pycache__/lambda_handler.{tag}.pyc"
+        assert pyc in names
+        assert int.from_bytes(archive.read(pyc)[4:8], "little") == 0b01  # hash, unchecked
+        assert f"psycopg/__pycache__/connection.{tag}.pyc" in names
         archive.extractall(task_root)
+    # Python really loads it from there (read-only on Lambda, so it could not write its own).
+    loaded = subprocess.run(
+        [
+            sys.executable,
+            "-S",
+            "-v",
+            "-c",
+            "import sys; sys.path.insert(0, sys.argv[1]); import bazooka.lambda_handler",
+            str(task_root),
+        ],
+        env={"PYTHONDONTWRITEBYTECODE": "1"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert f"{task_root / pyc} matches {task_root / 'bazooka' / 'lambda_handler.py'}" in (
+        loaded.stderr
+    )
     # -S: no site-packages at all, so every import must come from the unpacked zip.
     result = subprocess.run(
         [sys.executable, "-S", "-c", INVOKE, str(task_root), json.dumps({"migrate": True})],
