@@ -77,6 +77,9 @@ def bundled() -> tuple[Migration, ...]:
 
 
 def _no_transaction(path: Path) -> bool:
-    with path.open(encoding="utf-8") as file:
+    with path.open("rb") as file:  # only the first line; bytes: no text decoder to set up
         first_line = file.readline()
-    return first_line.lstrip("\ufeff").strip() == NO_TRANSACTION_MARKER
+    return first_line.removeprefix(_BOM).strip() == NO_TRANSACTION_MARKER.encode()
+
+
+_BOM = "\ufeff".encode()
