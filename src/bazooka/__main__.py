@@ -1,7 +1,5 @@
 """``python -m bazooka`` runs the CLI."""
 
-import sys
+from bazooka.cli import entrypoint
 
-from bazooka.cli import main
-
-sys.exit(main())
+entrypoint()

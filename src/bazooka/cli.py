@@ -8,11 +8,14 @@ Machine output (``--json``) and the human summary go to stdout; JSON log lines g
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import logging
+import os
 import sys
 from enum import IntEnum
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, NoReturn, TextIO
 
 from bazooka import __version__
 from bazooka.errors import BazookaError, ConfigError, ForceRequired, InvalidEvent
@@ -86,8 +89,26 @@ def _output_flags(cmd: argparse.ArgumentParser) -> None:
     )
 
 
+def entrypoint() -> NoReturn:
+    """The ``bazooka`` command (and ``python -m bazooka``): :func:`main`, then a quick exit.
+
+    When :func:`main` returns, the report is written and every connection it opened is closed;
+    the interpreter's own teardown would only free, module by module, what psycopg, Kafka and
+    the rest loaded: 20-40 ms per process on a 2-core machine, a tenth of a ``clear_db``. So
+    logging is shut down, both streams are flushed, and the process exits at once. An exception
+    escaping :func:`main` takes the normal path, traceback and all.
+    """
+    code = main()
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        # A reader gone (closed pipe) means nothing more can be written anyway.
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    os._exit(code)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``bazooka`` script."""
+    """Run the command line ``argv`` (default: ``sys.argv``); return the exit code."""
     args = build_parser().parse_args(argv)
     out = sys.stdout
     try:
@@ -224,4 +245,4 @@ def _configure_logs(level: str) -> None:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    entrypoint()
