@@ -19,6 +19,6 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
 fi
 # Bytecode for Bazooka's own modules. pip compiled the dependencies, but an editable install
 # leaves src/ to the first import, which writes nothing when PYTHONDONTWRITEBYTECODE is set:
-# every run would then compile them again (20-40 ms per process here). Only changed files are
+# every run would then compile them again (20-45 ms per process here). Only changed files are
 # recompiled.
 .venv/bin/python -m compileall -q src >/dev/null

@@ -7,7 +7,8 @@ a transaction, like Knex's ``export const config = { transaction: false }``, wit
 ``-- bazooka:no-transaction`` at the top of both files.
 
 Files are read when first needed, not when listed: a ``migrate`` with nothing pending (the usual
-deploy) reads no SQL, and a rollback reads only the downs of its batch.
+deploy) reads no SQL, and a rollback reads the downs of its batch (and only the first line of
+their ups, for the marker).
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from pathlib import Path
 from bazooka.errors import MigrationError
 
 NO_TRANSACTION_MARKER = "-- bazooka:no-transaction"
+_MARKER_LINE = NO_TRANSACTION_MARKER.encode()
+_BOM = "\ufeff".encode()
 
 
 @dataclass(frozen=True)
@@ -79,7 +82,4 @@ def bundled() -> tuple[Migration, ...]:
 def _no_transaction(path: Path) -> bool:
     with path.open("rb") as file:  # only the first line; bytes: no text decoder to set up
         first_line = file.readline()
-    return first_line.removeprefix(_BOM).strip() == NO_TRANSACTION_MARKER.encode()
-
-
-_BOM = "\ufeff".encode()
+    return first_line.removeprefix(_BOM).strip() == _MARKER_LINE
