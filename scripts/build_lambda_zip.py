@@ -55,11 +55,8 @@ def compiler_for(python_version: str) -> str | None:
     return candidate if probe.returncode == 0 and probe.stdout.strip() == python_version else None
 
 
-def compile_bytecode(target: Path, python_version: str) -> bool:
-    """Write unchecked hash-based .pyc files for everything in ``target``; False if we cannot."""
-    python = compiler_for(python_version)
-    if python is None:
-        return False
+def compile_bytecode(target: Path, python: str) -> None:
+    """Write unchecked hash-based .pyc files for everything in ``target`` with ``python``."""
     subprocess.run(
         [
             python,
@@ -75,7 +72,6 @@ def compile_bytecode(target: Path, python_version: str) -> bool:
         check=True,
         stdout=subprocess.DEVNULL,
     )
-    return True
 
 
 def requirements() -> tuple[list[str], list[str]]:
@@ -86,7 +82,8 @@ def requirements() -> tuple[list[str], list[str]]:
     return [r for r in wanted if r not in alone], alone
 
 
-def build(python_version: str, output: Path) -> tuple[Path, bool]:
+def build(python_version: str, output: Path, compiler: str | None) -> Path:
+    """Build the zip at ``output``; with bytecode compiled by ``compiler`` unless it is None."""
     with tempfile.TemporaryDirectory(prefix="bazooka-lambda-") as tmp:
         work = Path(tmp)
         target = work / "package"
@@ -115,13 +112,14 @@ def build(python_version: str, output: Path) -> tuple[Path, bool]:
         for cache in target.rglob("__pycache__"):
             shutil.rmtree(cache)
         shutil.rmtree(target / "bin", ignore_errors=True)
-        compiled = compile_bytecode(target, python_version)
+        if compiler is not None:
+            compile_bytecode(target, compiler)
         output.parent.mkdir(parents=True, exist_ok=True)
         with zipfile.ZipFile(output, "w", zipfile.ZIP_DEFLATED) as archive:
             for path in sorted(target.rglob("*")):
                 if path.is_file():
                     archive.write(path, path.relative_to(target))
-    return output, compiled
+    return output
 
 
 def main() -> int:
@@ -134,20 +132,21 @@ def main() -> int:
         help="fail, building nothing, when no interpreter of the target version is available",
     )
     args = parser.parse_args()
-    if args.require_bytecode and compiler_for(args.python_version) is None:
+    compiler = compiler_for(args.python_version)
+    if args.require_bytecode and compiler is None:
         print(
             f"error: --require-bytecode: no python{args.python_version} on PATH to compile with",
             file=sys.stderr,
         )
         return 1
-    path, compiled = build(args.python_version, args.output)
+    path = build(args.python_version, args.output, compiler)
     size = path.stat().st_size / 2**20
     print(
         f"built {path} ({size:.1f} MiB) for CPython {args.python_version} x86_64; "
         "handler: bazooka.lambda_handler.handler; "
-        + ("bytecode included" if compiled else "NO bytecode")
+        + ("bytecode included" if compiler else "NO bytecode")
     )
-    if not compiled:
+    if compiler is None:
         print(
             f"warning: no python{args.python_version} here to compile the bytecode with, so every "
             "cold start will compile each module it imports (about twice the cold-start time). "

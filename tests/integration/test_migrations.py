@@ -234,7 +234,9 @@ def test_held_lock_fails_clearly_and_unlock_releases_it(
     assert migrator.migrate(conn, known)["applied_count"] == 103
 
 
-def _broken(directory: Path, stems: dict[str, tuple[str, str, bool]]) -> tuple[Migration, ...]:
+def _write_migrations(
+    directory: Path, stems: dict[str, tuple[str, str, bool]]
+) -> tuple[Migration, ...]:
     for stem, (up, down, transactional) in stems.items():
         marker = "" if transactional else "-- bazooka:no-transaction\n"
         (directory / f"{stem}.up.sql").write_text(marker + up)
@@ -263,7 +265,7 @@ def test_a_migration_directory_with_a_half_pair_or_a_half_marker_is_refused(
 def test_all_transactional_batch_is_all_or_nothing(
     conn: psycopg.Connection[tuple[Any, ...]], tmp_path: Path
 ) -> None:
-    known = _broken(
+    known = _write_migrations(
         tmp_path,
         {
             "20000101000001_a": ("create table a (x int);", "drop table a;", True),
@@ -283,7 +285,7 @@ def test_all_transactional_batch_is_all_or_nothing(
 def test_per_migration_transactions_keep_earlier_ones_and_free_the_lock(
     conn: psycopg.Connection[tuple[Any, ...]], tmp_path: Path
 ) -> None:
-    known = _broken(
+    known = _write_migrations(
         tmp_path,
         {
             "20000101000001_a": ("create table a (x int);", "drop table a;", True),
@@ -339,7 +341,7 @@ def test_concurrent_single_transaction_batches_wait_and_apply_once(
         c.execute("CREATE TABLE slow_gate (x int)")
     gate = connect(db_settings, autocommit=False)
     gate.execute("LOCK TABLE slow_gate")  # holds the first runner inside its transaction
-    (slow,) = _broken(
+    (slow,) = _write_migrations(
         tmp_path, {"20990101000000_slow": ("SELECT count(*) FROM slow_gate;", "", True)}
     )
     results: list[Any] = []
