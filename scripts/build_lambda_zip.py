@@ -11,8 +11,8 @@ CPython version; confluent-kafka's wheels need glibc 2.28, so use a runtime on A
 Needs pip and PyPI; nothing is installed into the running interpreter.
 
 Bytecode: Lambda's task directory is read-only, so a zip without ``.pyc`` files makes every cold
-start compile every module it imports (twice the cold-start time, see ``bench/README.md``). The
-zip is compiled with an interpreter of the target version: this one if it matches, else
+start compile every module it imports (up to twice the cold-start time, see ``bench/README.md``).
+The zip is compiled with an interpreter of the target version: this one if it matches, else
 ``python3.X`` from PATH. Hash-based, unchecked ``.pyc`` files are written, because the zip keeps
 file times only to 2 seconds, which would make timestamp-checked ones look stale. Without such an
 interpreter the zip is built without bytecode and the script says so.
@@ -149,7 +149,7 @@ def main() -> int:
     if compiler is None:
         print(
             f"warning: no python{args.python_version} here to compile the bytecode with, so every "
-            "cold start will compile each module it imports (about twice the cold-start time). "
+            "cold start will compile each module it imports (up to twice the cold-start time). "
             f"Build on a machine with python{args.python_version} on PATH, e.g. in the image "
             f"public.ecr.aws/sam/build-python{args.python_version}.",
             file=sys.stderr,
