@@ -596,8 +596,40 @@ def selected(args: argparse.Namespace) -> list[str]:
     return ["pg", "redis", "kafka"] + (["cluster"] if getattr(args, "cluster", False) else [])
 
 
+def ephemeral_range() -> tuple[int, int]:
+    """The kernel's range for outgoing connections' local ports (Linux default 32768-60999)."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
+def service_ports(name: str) -> list[int]:
+    if name == "pg":
+        return [PG_PORT]
+    if name == "redis":
+        return [REDIS_PORT]
+    return [p for n in kafka_nodes(name == "cluster") for p in (n["port"], n["controller"])]
+
+
+def warn_ephemeral_ports(names: list[str]) -> None:
+    """A listening port inside the ephemeral range can be taken, as the local end of some
+    outgoing connection, while its server is down: a broker killed and restarted by the tests
+    then fails with "Address already in use"."""
+    low, high = ephemeral_range()
+    risky = sorted({p for name in names for p in service_ports(name) if low <= p <= high})
+    if risky:
+        say(
+            f"warning: port(s) {', '.join(map(str, risky))} lie in the kernel's ephemeral range "
+            f"{low}-{high}; a server restarted there may find its port taken by a client "
+            "connection. Prefer ports below it (the defaults are)."
+        )
+
+
 def cmd_start(args: argparse.Namespace) -> int:
     started = []
+    warn_ephemeral_ports(selected(args))
     for name in selected(args):
         fresh = {
             "pg": start_postgres,

@@ -229,12 +229,14 @@ class _Records(logging.Handler):
 
 
 def _services(*args: str) -> None:
-    subprocess.run(
+    done = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "services.py"), *args],
-        check=True,
         capture_output=True,
+        text=True,
         env=os.environ.copy(),
+        check=False,
     )
+    assert done.returncode == 0, f"services.py {' '.join(args)} failed:\n{done.stderr}"
 
 
 def _busiest_leader(brokers: str) -> int:
