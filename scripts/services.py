@@ -16,6 +16,9 @@ directory); a port taken by anything else is an error, never reused.
 State directory: $BAZOOKA_LOCAL_DIR (default /tmp/bazooka-local). Ports (override with env):
 BAZOOKA_PG_PORT=5435  BAZOOKA_REDIS_PORT=6382  BAZOOKA_KAFKA_PORT=9092 (controller +1)
 BAZOOKA_KAFKA_CLUSTER_PORT=19092 (brokers 19092-19094, controllers 19192-19194).
+Keep them below the kernel's ephemeral range (32768-60999 by default; `start` warns otherwise):
+a port in it can be taken by a client connection while a broker is down, and the broker then
+cannot restart.
 Standard library only: it runs before the project's virtualenv exists.
 """
 
