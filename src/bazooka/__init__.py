@@ -9,9 +9,10 @@ Python API (what the CLI and the Lambda handler use)::
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+__version__ = "0.1.0"  # the one place it is written (pyproject.toml reads it)
 __all__ = ["BazookaEvent", "Report", "Settings", "__version__", "parse_event", "run"]
 
 if TYPE_CHECKING:
@@ -19,6 +20,10 @@ if TYPE_CHECKING:
     from bazooka.report import Report
     from bazooka.runner import run
     from bazooka.settings import Settings
+
+# A library logs, and never decides where the lines go: without this, Python's last-resort
+# handler would print warnings to stderr for an application that configured nothing.
+logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 _EXPORTS = {
     "BazookaEvent": "bazooka.event",

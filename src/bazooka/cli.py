@@ -13,31 +13,26 @@ import json
 import logging
 import os
 import sys
-from enum import IntEnum
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn, TextIO
+from typing import TYPE_CHECKING, NoReturn, TextIO
 
 from bazooka import __version__
-from bazooka.errors import BazookaError, ConfigError, ForceRequired, InvalidEvent
+from bazooka.errors import BazookaError, ExitCode, ForceRequired, InvalidEvent
 from bazooka.event import EVENT_FIELDS, BazookaEvent, parse_event, parse_event_json
+from bazooka.logs import LEVELS
+from bazooka.steps import STEPS
 
+if TYPE_CHECKING:
+    from rich.console import Console
 
-class ExitCode(IntEnum):
-    """Process exit codes, stable for scripts."""
-
-    OK = 0
-    FAILED = 1
-    INVALID_INPUT = 2
-    FORCE_REQUIRED = 3
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse exits 2 on bad usage, which is our invalid-input code; keep its message."""
+    from bazooka.report import Report
+    from bazooka.settings import Settings
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The command-line grammar."""
-    parser = _Parser(
+    """The command-line grammar (argparse's exit 2 on bad usage is our invalid-input code)."""
+    parser = argparse.ArgumentParser(
         prog="bazooka",
         description="Deploy or reset a dYdX v4 Indexer environment: migrations, Kafka topics, "
         "Redis, stateful orders to Vulcan.",
@@ -51,12 +46,10 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         cmd = sub.add_parser(name, help=help_text, description=help_text)
         events = cmd.add_argument_group("event (one flag per BazookaEvent field)")
-        for field in EVENT_FIELDS:
-            flag = field.replace("_", "-")
-            aliases = [f"--{flag}"] + ([f"--{field}"] if flag != field else [])
-            events.add_argument(
-                *aliases, dest=field, action="store_true", help=f"set {field}: true"
-            )
+        for step in STEPS:
+            needs = " (destructive: needs --force)" if step.destructive else ""
+            _event_flag(events.add_argument, step.name, f"{step.summary}{needs}")
+        _event_flag(events.add_argument, "force", "allow the destructive steps")
         cmd.add_argument(
             "--event",
             metavar="FILE",
@@ -80,11 +73,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _event_flag(add: Callable[..., argparse.Action], field: str, help_text: str) -> None:
+    """``--reset-db`` (and the event's spelling ``--reset_db``) sets the field to true."""
+    flag = field.replace("_", "-")
+    aliases = [f"--{flag}"] + ([f"--{field}"] if flag != field else [])
+    add(*aliases, dest=field, action="store_true", help=help_text)
+
+
 def _output_flags(cmd: argparse.ArgumentParser) -> None:
     cmd.add_argument("--json", action="store_true", help="print a JSON document on stdout")
     cmd.add_argument(
         "--log-level",
-        choices=["debug", "info", "warning", "error"],
+        choices=list(LEVELS),
         help="JSON logs on stderr at this level (default: LOG_LEVEL, or warning on a terminal)",
     )
 
@@ -115,8 +115,8 @@ def main(argv: list[str] | None = None) -> int:
         from bazooka.settings import Settings  # noqa: PLC0415
 
         settings = Settings.from_env()
-    except ConfigError as exc:
-        return _fail(out, args.json, exc, ExitCode.INVALID_INPUT)
+    except BazookaError as exc:
+        return _fail(out, args.json, exc)
     _configure_logs(args.log_level or _default_log_level(settings.log_level))
     if args.command == "status":
         return _status(out, args.json, settings)
@@ -125,13 +125,13 @@ def main(argv: list[str] | None = None) -> int:
     return _run(out, args, settings)
 
 
-def _run(out: TextIO, args: argparse.Namespace, settings: Any) -> int:
+def _run(out: TextIO, args: argparse.Namespace, settings: Settings) -> int:
     from bazooka.runner import run  # noqa: PLC0415
 
     try:
         event = _event_from_args(args)
     except InvalidEvent as exc:
-        return _fail(out, args.json, exc, ExitCode.INVALID_INPUT)
+        return _fail(out, args.json, exc)
     dry_run = args.command == "plan" or getattr(args, "dry_run", False)
     live = not args.json and out.isatty()
     try:
@@ -145,12 +145,12 @@ def _run(out: TextIO, args: argparse.Namespace, settings: Any) -> int:
         else:
             report = run(event, settings, dry_run=dry_run)
     except ForceRequired as exc:
-        return _fail(out, args.json, exc, ExitCode.FORCE_REQUIRED)
+        return _fail(out, args.json, exc)
     if args.json:
         out.write(json.dumps(report.to_dict(), indent=2, default=str) + "\n")
     else:
         _print_report(out, report)
-    return ExitCode.OK if report.ok else ExitCode.FAILED
+    return report.failure.exit_code if report.failure is not None else ExitCode.OK
 
 
 def _event_from_args(args: argparse.Namespace) -> BazookaEvent:
@@ -162,14 +162,18 @@ def _event_from_args(args: argparse.Namespace) -> BazookaEvent:
             "Invalid event: use either --event FILE or flags, not both "
             f"(flags given: {', '.join(flagged)})"
         )
+    source = "the event on standard input" if args.event == "-" else "the event file"
     try:
         text = sys.stdin.read() if args.event == "-" else Path(args.event).read_text("utf-8")
     except OSError as exc:
         raise InvalidEvent(f"Invalid event: cannot read {args.event}: {exc.strerror}") from None
+    if not text.strip():
+        raise InvalidEvent(f"Invalid event: {source} is empty ({args.event})")
     return parse_event_json(text)
 
 
-def _print_report(out: TextIO, report: Any) -> None:
+def _print_report(out: TextIO, report: Report) -> None:
+    from rich.markup import escape  # noqa: PLC0415
 
     from bazooka.console import print_plan_details, summary_table  # noqa: PLC0415
 
@@ -181,10 +185,11 @@ def _print_report(out: TextIO, report: Any) -> None:
     if report.dry_run:
         print_plan_details(console, report)
     if report.failure is not None:
-        console.print(f"[bold red]Failed[/]: {report.failure}")
+        label = "Refused" if isinstance(report.failure, ForceRequired) else "Failed"
+        console.print(f"[bold red]{label}[/]: {escape(str(report.failure))}")
 
 
-def _console(out: TextIO) -> Any:
+def _console(out: TextIO) -> Console:
     """A rich console: the terminal's width on a TTY, wide and plain when piped or logged."""
     from rich.console import Console  # noqa: PLC0415
 
@@ -193,7 +198,7 @@ def _console(out: TextIO) -> Any:
     return Console(file=out, width=160, no_color=True)
 
 
-def _status(out: TextIO, as_json: bool, settings: Any) -> int:
+def _status(out: TextIO, as_json: bool, settings: Settings) -> int:
     from bazooka import status  # noqa: PLC0415
 
     state = status.gather(settings)
@@ -206,32 +211,27 @@ def _status(out: TextIO, as_json: bool, settings: Any) -> int:
     return ExitCode.OK if status.all_reachable(state) else ExitCode.FAILED
 
 
-def _unlock(out: TextIO, as_json: bool, settings: Any) -> int:
-    from bazooka.postgres import migrator  # noqa: PLC0415
+def _unlock(out: TextIO, as_json: bool, settings: Settings) -> int:
+    from bazooka.postgres import bookkeeping  # noqa: PLC0415
     from bazooka.postgres.connection import connect, translated  # noqa: PLC0415
 
     try:
         with connect(settings) as conn, translated("unlock", settings):
-            result = migrator.unlock(conn)
+            result = bookkeeping.unlock(conn)
     except BazookaError as exc:
-        return _fail(out, as_json, exc, ExitCode.FAILED)
-    if as_json:
-        out.write(json.dumps(result) + "\n")
-    elif not result["lock_table_exists"]:
-        out.write("No knex_migrations_lock table: nothing to unlock.\n")
-    else:
-        state = "was locked; released" if result["was_locked"] else "was already free"
-        out.write(f"Migration lock {state}.\n")
+        return _fail(out, as_json, exc)
+    out.write((json.dumps(result.to_dict()) if as_json else result.headline()) + "\n")
     return ExitCode.OK
 
 
-def _fail(out: TextIO, as_json: bool, exc: BaseException, code: ExitCode) -> int:
+def _fail(out: TextIO, as_json: bool, exc: BazookaError) -> int:
+    """Say why nothing ran (a JSON document with ``--json``); the error's exit code."""
     if as_json:
         payload = {"ok": False, "error": str(exc), "kind": type(exc).__name__}
         out.write(json.dumps(payload) + "\n")
     else:
         sys.stderr.write(f"bazooka: {exc}\n")
-    return code
+    return exc.exit_code
 
 
 def _default_log_level(configured: str) -> str:

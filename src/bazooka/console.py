@@ -5,9 +5,13 @@ Nothing here runs in Lambda or with ``--json``.
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
+from contextlib import ExitStack
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -19,8 +23,10 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from bazooka.plan import Step
-from bazooka.report import Report, StepOutcome, StepStatus, headline
+from bazooka.logs import writing_to
+from bazooka.plan import PlannedStep
+from bazooka.report import Report, StepOutcome, StepStatus
+from bazooka.steps import System
 
 _STYLE = {
     StepStatus.SUCCEEDED: "[green]✔ succeeded[/]",
@@ -28,11 +34,16 @@ _STYLE = {
     StepStatus.SKIPPED: "[yellow]- skipped[/]",
     StepStatus.NOT_RUN: "[dim]· not run[/]",
     StepStatus.PLANNED: "[cyan]→ would run[/]",
+    StepStatus.REFUSED: "[bold red]⊘ refused[/]",
 }
 
 
 class RichProgress:
-    """A live progress display: one line per step, with a bar when the step's work is counted."""
+    """A live progress display: one line per step, with a bar when the step's work is counted.
+
+    While it is shown, log lines go through it (printed above the live lines), so a failure's
+    log never lands in the middle of a progress line.
+    """
 
     def __init__(self, console: Console) -> None:
         self.console = console
@@ -46,15 +57,19 @@ class RichProgress:
             transient=False,
         )
         self._task: TaskID | None = None
+        self._shown = ExitStack()
 
     def __enter__(self) -> RichProgress:
         self._progress.start()
+        # On a terminal, rich now routes sys.stderr through the display: send the logs there.
+        self._shown.enter_context(writing_to(sys.stderr))
+        self._shown.callback(self._progress.stop)  # stops first, then the logs are restored
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._progress.stop()
+        self._shown.close()
 
-    def step_started(self, step: Step) -> None:
+    def step_started(self, step: PlannedStep) -> None:
         """Add a line for the step."""
         self._task = self._progress.add_task("", total=None, step=step.name)
 
@@ -65,7 +80,7 @@ class RichProgress:
         total = self._progress.tasks[self._task].total
         self._progress.update(
             self._task,
-            description=f"{_STYLE[outcome.status]} {headline(outcome.name, outcome.details)}",
+            description=f"{_STYLE[outcome.status]} {escape(outcome.headline())}",
             total=total if total is not None else 1,
             completed=total if total is not None else 1,
         )
@@ -94,13 +109,12 @@ def summary_table(report: Report) -> Table:
     table.add_column("time", justify="right")
     table.add_column("details")
     for step in report.steps:
-        detail = step.error if step.error else headline(step.name, step.details)
         table.add_row(
             step.name,
             "[red]yes[/]" if step.destructive else "no",
             _STYLE[step.status],
             f"{step.duration_s:.2f}s",
-            detail,
+            escape(step.headline()),
         )
     return table
 
@@ -117,54 +131,62 @@ def print_plan_details(console: Console, report: Report) -> None:
 
 
 def status_tables(console: Console, status: dict[str, Any]) -> None:
-    """Render ``bazooka status``."""
-    pg = status["postgres"]
-    console.print("[bold]PostgreSQL[/]")
-    if "error" in pg:
-        console.print(f"  [red]unreachable[/]: {pg['error']}")
-    else:
-        lock = {None: "no lock table", True: "[red]LOCKED[/]", False: "free"}[pg["locked"]]
-        console.print(f"  {pg['target']}")
-        console.print(
-            f"  migrations: {pg['applied_count']} applied, {pg['pending_count']} pending "
-            f"(of {pg['known_migrations']} known); latest batch {pg['latest_batch']}; lock {lock}"
+    """Render ``bazooka status``: one section per system, an unreachable one says why."""
+    for system, (title, render) in _SECTIONS.items():
+        section = status[system]
+        console.print(f"[bold]{title}[/]")
+        if "error" in section:
+            console.print(f"  [red]unreachable[/]: {escape(section['error'])}")
+        else:
+            render(console, section)
+
+
+def _postgres_section(console: Console, pg: dict[str, Any]) -> None:
+    lock = {None: "no lock table", True: "[red]LOCKED[/]", False: "free"}[pg["locked"]]
+    console.print(f"  {escape(pg['target'])}")
+    console.print(
+        f"  migrations: {pg['applied_count']} applied, {pg['pending_count']} pending "
+        f"(of {pg['known_migrations']} known); latest batch {pg['latest_batch']}; lock {lock}"
+    )
+    if pg["batches"]:
+        per_batch = ", ".join(f"batch {b}: {n}" for b, n in pg["batches"].items())
+        console.print(f"  applied per batch: {per_batch}")
+    if pg["unknown"]:
+        console.print(f"  [red]unknown recorded migrations[/]: {', '.join(pg['unknown'])}")
+    if pg["pending"]:
+        console.print(f"  pending: {_short(pg['pending'])}")
+    if pg["invalid_indexes"]:
+        console.print(f"  [red]invalid indexes[/]: {', '.join(pg['invalid_indexes'])}")
+
+
+def _kafka_section(console: Console, kafka: dict[str, Any]) -> None:
+    table = Table("topic", "partitions", "target", "replicas", "records")
+    for topic, info in kafka["topics"].items():
+        if not info["exists"]:
+            table.add_row(topic, "[red]missing[/]", str(info["target_partitions"]), "", "")
+            continue
+        mark = "" if info["partitions"] == info["target_partitions"] else "[yellow]≠[/] "
+        table.add_row(
+            topic,
+            f"{mark}{info['partitions']}",
+            str(info["target_partitions"]),
+            str(info["replication_factor"]),
+            escape(str(info["records"])),
         )
-        if pg["batches"]:
-            per_batch = ", ".join(f"batch {b}: {n}" for b, n in pg["batches"].items())
-            console.print(f"  applied per batch: {per_batch}")
-        if pg["unknown"]:
-            console.print(f"  [red]unknown recorded migrations[/]: {', '.join(pg['unknown'])}")
-        if pg["pending"]:
-            console.print(f"  pending: {_short(pg['pending'])}")
-        if pg["invalid_indexes"]:
-            console.print(f"  [red]invalid indexes[/]: {', '.join(pg['invalid_indexes'])}")
-    kafka = status["kafka"]
-    console.print("[bold]Kafka[/]")
-    if "error" in kafka:
-        console.print(f"  [red]unreachable[/]: {kafka['error']}")
-    else:
-        table = Table("topic", "partitions", "target", "replicas", "records")
-        for topic, info in kafka["topics"].items():
-            if not info["exists"]:
-                table.add_row(topic, "[red]missing[/]", str(info["target_partitions"]), "", "")
-                continue
-            mark = "" if info["partitions"] == info["target_partitions"] else "[yellow]≠[/] "
-            table.add_row(
-                topic,
-                f"{mark}{info['partitions']}",
-                str(info["target_partitions"]),
-                str(info["replication_factor"]),
-                str(info["records"]),
-            )
-        console.print(f"  {kafka['brokers']} broker(s) at {kafka['brokers_url']}")
-        console.print(table)
-    redis = status["redis"]
-    console.print("[bold]Redis[/]")
-    if "error" in redis:
-        console.print(f"  [red]unreachable[/]: {redis['error']}")
-    else:
-        per_db = ", ".join(f"{db}: {n}" for db, n in redis["keys"].items()) or "empty"
-        console.print(f"  {redis['url']}: {redis['total_keys']} key(s) ({per_db})")
+    console.print(f"  {kafka['brokers']} broker(s) at {escape(kafka['brokers_url'])}")
+    console.print(table)
+
+
+def _redis_section(console: Console, redis: dict[str, Any]) -> None:
+    per_db = ", ".join(f"{db}: {n}" for db, n in redis["keys"].items()) or "empty"
+    console.print(f"  {escape(redis['url'])}: {redis['total_keys']} key(s) ({per_db})")
+
+
+_SECTIONS: dict[System, tuple[str, Callable[[Console, dict[str, Any]], None]]] = {
+    System.POSTGRES: ("PostgreSQL", _postgres_section),
+    System.KAFKA: ("Kafka", _kafka_section),
+    System.REDIS: ("Redis", _redis_section),
+}
 
 
 def _short(value: Any, limit: int = 8) -> str:

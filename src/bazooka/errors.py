@@ -2,11 +2,12 @@
 
 ::
 
-    BazookaError                      every error Bazooka raises on purpose
-     ├── InvalidEvent                 the event is not a valid BazookaEvent      (CLI exit 2)
-     ├── ConfigError                  an environment variable is invalid        (CLI exit 2)
-     ├── ForceRequired                destructive step without force            (CLI exit 3)
+    BazookaError                      every error Bazooka raises on purpose        exit 1
+     ├── InvalidEvent                 the event is not a valid BazookaEvent         exit 2
+     ├── ConfigError                  an environment variable is invalid           exit 2
+     ├── ForceRequired                destructive step without force               exit 3
      ├── OutOfTime                    the Lambda time budget ran out before a step or retry
+     ├── UnexpectedError              a failure Bazooka did not anticipate (its cause kept)
      ├── PostgresError                PostgreSQL unreachable or a statement failed
      │    └── MigrationError          the migration engine refused or a migration failed
      │         ├── MigrationLocked    knex_migrations_lock is held by another run
@@ -17,30 +18,75 @@
 
 Third-party exceptions are translated at the boundary of the module that talks to the
 server (``raise ... from exc``), so the cause is kept and every message says what failed,
-on which resource, and what to do next.
+on which resource, and what to do next. A step that fails after doing part of its work passes
+what it did as ``details`` (a step outcome), which the report shows beside the error.
+
+Each class names the process exit code the CLI returns for it (:class:`ExitCode`).
 """
 
 from __future__ import annotations
 
+from enum import IntEnum
+from typing import TYPE_CHECKING, ClassVar
+
+if TYPE_CHECKING:
+    from bazooka.outcome import Outcome
+
+
+class ExitCode(IntEnum):
+    """Process exit codes of the ``bazooka`` command, stable for scripts."""
+
+    OK = 0
+    FAILED = 1  # a step failed (or, for ``status``, a service is unreachable)
+    INVALID_INPUT = 2  # event, flags or environment
+    FORCE_REQUIRED = 3  # refused without force
+
 
 class BazookaError(Exception):
-    """Base of every error Bazooka raises on purpose."""
+    """Base of every error Bazooka raises on purpose.
+
+    ``details``: what the failing step had done before it failed (e.g. the topics it did clear),
+    rendered in the report beside the error.
+    """
+
+    exit_code: ClassVar[ExitCode] = ExitCode.FAILED
+
+    def __init__(self, message: str, *, details: Outcome | None = None) -> None:
+        super().__init__(message)
+        self.details = details
 
 
 class InvalidEvent(BazookaError):  # noqa: N818 - the domain name reads better than *Error
     """The invocation event is malformed; nothing was touched."""
 
+    exit_code = ExitCode.INVALID_INPUT
+
 
 class ConfigError(BazookaError):
     """An environment variable has an invalid value; nothing was touched."""
+
+    exit_code = ExitCode.INVALID_INPUT
 
 
 class ForceRequired(BazookaError):  # noqa: N818
     """A destructive step was asked for without ``force`` while force is required."""
 
+    exit_code = ExitCode.FORCE_REQUIRED
+
 
 class OutOfTime(BazookaError):  # noqa: N818
     """The remaining Lambda time is too short to start the next step or retry safely."""
+
+
+class UnexpectedError(BazookaError):
+    """A failure Bazooka did not anticipate; the original exception is its ``__cause__``."""
+
+    @classmethod
+    def wrapping(cls, exc: BaseException) -> UnexpectedError:
+        """``unexpected <Type>: <message>``, caused by ``exc``."""
+        error = cls(f"unexpected {type(exc).__name__}: {exc}")
+        error.__cause__ = exc
+        return error
 
 
 class PostgresError(BazookaError):
@@ -69,3 +115,18 @@ class RedisOperationError(BazookaError):
 
 class VulcanSendError(BazookaError):
     """Stateful orders could not all be converted, sent and acknowledged."""
+
+
+def sentence(*parts: str) -> str:
+    """Join message parts into sentences: each ends with exactly one stop.
+
+    Driver messages end in ``?`` or ``.`` or nothing (``... accepting TCP/IP connections?``,
+    ``Connection refused.``); appending ``". Check ..."`` to them gave ``?.`` and ``..``.
+    """
+    out: list[str] = []
+    for part in parts:
+        text = part.strip()
+        if not text:
+            continue
+        out.append(text if text.endswith((".", "?", "!")) else text + ".")
+    return " ".join(out)

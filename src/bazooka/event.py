@@ -1,8 +1,9 @@
-"""The invocation event, validated strictly at the edge, and the force guard.
+"""The invocation event, validated strictly at the edge (the force guard is in :mod:`bazooka.plan`).
 
 Every field is a JSON boolean defaulting to false. Unlike the original (which compares
 ``=== true`` in its guard but executes on truthiness, so ``"true"`` strings slip past the
 guard), a non-boolean value or an unknown field is rejected before anything is touched.
+Each field but ``force`` names a step of :data:`bazooka.steps.STEPS` (a test keeps them equal).
 """
 
 from __future__ import annotations
@@ -15,9 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from bazooka.errors import ForceRequired, InvalidEvent
-
-FORCE_REQUIRED_MESSAGE = 'Cannot run bazooka without force flag set to "true"'
+from bazooka.errors import InvalidEvent
 
 
 @dataclass(frozen=True)
@@ -39,24 +38,12 @@ class BazookaEvent:
         if any(problems):
             raise InvalidEvent("Invalid event: " + "; ".join(p for p in problems if p))
 
-    @property
-    def destructive_requests(self) -> list[str]:
-        """The fields set to true that the force guard protects, in declaration order."""
-        return [name for name in DESTRUCTIVE_FIELDS if getattr(self, name)]
-
     def as_dict(self) -> dict[str, bool]:
         """Every field with its value (for reports and logs)."""
         return dataclasses.asdict(self)
 
 
 EVENT_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(BazookaEvent))
-DESTRUCTIVE_FIELDS: tuple[str, ...] = (
-    "rollback",
-    "clear_db",
-    "reset_db",
-    "clear_kafka_topics",
-    "clear_redis",
-)
 
 
 def parse_event(payload: Any) -> BazookaEvent:
@@ -89,12 +76,6 @@ def parse_event_json(text: str | bytes) -> BazookaEvent:
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidEvent(f"Invalid event: not valid JSON ({exc})") from None
     return parse_event(payload)
-
-
-def check_force(event: BazookaEvent, *, force_required: bool) -> None:
-    """Refuse destructive steps without ``force`` while force is required (the default)."""
-    if force_required and not event.force and event.destructive_requests:
-        raise ForceRequired(FORCE_REQUIRED_MESSAGE)
 
 
 def _not_boolean(field: str, value: Any) -> str | None:

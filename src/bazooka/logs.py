@@ -10,6 +10,8 @@ import json
 import logging
 import sys
 import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import IO, Any
 
@@ -22,6 +24,8 @@ LEVELS = {
     "error": logging.ERROR,
     "crit": logging.CRITICAL,
 }
+ROOT_LOGGER = "bazooka"
+_HANDLER_NAME = "bazooka-json"
 _RESERVED = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message"}
 
 
@@ -67,21 +71,57 @@ class JsonFormatter(logging.Formatter):
 
 
 def _render_error(error: BaseException | str) -> dict[str, Any] | str:
+    """Name and message; the stack only for an unexpected error, or at ``debug``.
+
+    An expected error (one Bazooka raised on purpose, such as a wrong password or an
+    unreachable broker) says all there is to say in its message: its stack would only bury it.
+    """
     if isinstance(error, str):
         return error
     rendered: dict[str, Any] = {"name": type(error).__name__, "message": str(error)}
-    if error.__traceback__ is not None:
+    if _wants_stack(error):
         rendered["stack"] = "".join(traceback.format_exception(error)).rstrip()
     return rendered
 
 
+def _wants_stack(error: BaseException) -> bool:
+    from bazooka.errors import BazookaError, UnexpectedError  # noqa: PLC0415 - no import cycle
+
+    if error.__traceback__ is None and error.__cause__ is None:
+        return False
+    expected = isinstance(error, BazookaError) and not isinstance(error, UnexpectedError)
+    return not expected or logging.getLogger(ROOT_LOGGER).isEnabledFor(logging.DEBUG)
+
+
 def configure(level: str = "info", stream: IO[str] | None = None) -> None:
-    """Send every ``bazooka`` log record to ``stream`` (stdout by default) as JSON lines."""
+    """Send every ``bazooka`` log record to ``stream`` (stdout by default) as JSON lines.
+
+    Replaces whatever an earlier call installed: configuring twice never doubles the lines.
+    """
     handler = logging.StreamHandler(stream if stream is not None else sys.stdout)
     handler.setFormatter(JsonFormatter())
-    root = logging.getLogger("bazooka")
+    handler.set_name(_HANDLER_NAME)
+    root = logging.getLogger(ROOT_LOGGER)
     for old in list(root.handlers):
-        root.removeHandler(old)
+        if old.get_name() == _HANDLER_NAME:
+            root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(LEVELS.get(level, logging.INFO))
     root.propagate = False
+
+
+@contextmanager
+def writing_to(stream: IO[str]) -> Iterator[None]:
+    """For a while, write the configured log lines to ``stream`` (e.g. a live display's)."""
+    handlers = [
+        h
+        for h in logging.getLogger(ROOT_LOGGER).handlers
+        if h.get_name() == _HANDLER_NAME and isinstance(h, logging.StreamHandler)
+    ]
+    previous = [h.setStream(stream) for h in handlers]
+    try:
+        yield
+    finally:
+        for handler, old in zip(handlers, previous, strict=True):
+            if old is not None:
+                handler.setStream(old)

@@ -1,52 +1,56 @@
-"""The plan: which steps an event asks for, in the specification's order. Pure data."""
+"""The plan of an event: which steps it asks for, in the step table's order, and the force guard.
+
+Pure: reads only the event and the step table, :data:`bazooka.steps.STEPS`.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from bazooka.event import DESTRUCTIVE_FIELDS, BazookaEvent
+from bazooka import steps
+from bazooka.errors import ForceRequired
+from bazooka.event import BazookaEvent
+from bazooka.steps import StepSpec
 
-STEP_ORDER: tuple[str, ...] = (
-    "reset_db",
-    "rollback",
-    "migrate",
-    "clear_db",
-    "create_kafka_topics",
-    "clear_kafka_topics",
-    "clear_redis",
-    "send_stateful_orders_to_vulcan",
-)
-
-DESCRIPTIONS = {
-    "reset_db": "drop and recreate schema public (migrations not re-run unless migrate is set)",
-    "rollback": "roll back the latest migration batch",
-    "migrate": "apply all pending migrations as one new batch",
-    "clear_db": "delete all rows of all indexer tables (schema and bookkeeping kept)",
-    "create_kafka_topics": "create missing Kafka topics, grow partition counts below target",
-    "clear_kafka_topics": "delete all records of every managed Kafka topic",
-    "clear_redis": "flush all Redis data (FLUSHALL)",
-    "send_stateful_orders_to_vulcan": "re-send open long-term and conditional orders to Vulcan",
-}
+FORCE_REQUIRED_MESSAGE = 'Cannot run bazooka without force flag set to "true"'
 
 
 @dataclass(frozen=True)
-class Step:
-    """One planned step: the event field that asked for it, and whether it destroys data."""
+class PlannedStep:
+    """A step the event asks for, and why it will be skipped, if it will."""
 
-    name: str
-    destructive: bool
-    description: str
+    spec: StepSpec[Any]
     skip_reason: str | None = None
 
+    @property
+    def name(self) -> str:
+        """The step's (and its event field's) name."""
+        return self.spec.name
 
-def plan(event: BazookaEvent) -> list[Step]:
+    @property
+    def destructive(self) -> bool:
+        """Whether it destroys data (the force guard protects it)."""
+        return self.spec.destructive
+
+
+def plan(event: BazookaEvent) -> list[PlannedStep]:
     """The steps ``event`` asks for, in execution order."""
-    steps = []
-    for name in STEP_ORDER:
-        if not getattr(event, name):
-            continue
-        skip = None
-        if name == "clear_db" and event.reset_db:
-            skip = "reset_db already removed every table"
-        steps.append(Step(name, name in DESTRUCTIVE_FIELDS, DESCRIPTIONS[name], skip))
-    return steps
+    return [
+        PlannedStep(spec, spec.skip(event)) for spec in steps.STEPS if getattr(event, spec.name)
+    ]
+
+
+def destructive_requests(event: BazookaEvent) -> list[str]:
+    """The destructive steps ``event`` asks for, in execution order."""
+    return [spec.name for spec in steps.STEPS if spec.destructive and getattr(event, spec.name)]
+
+
+def check_force(event: BazookaEvent, *, force_required: bool) -> None:
+    """Refuse destructive steps without ``force`` while force is required (the default).
+
+    Unlike the original, which compares ``=== true`` here but executes on truthiness, the event
+    holds only booleans by now, so a ``"true"`` string can never slip past.
+    """
+    if force_required and not event.force and destructive_requests(event):
+        raise ForceRequired(FORCE_REQUIRED_MESSAGE)

@@ -5,14 +5,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from bazooka.plan import Step
+    from bazooka.plan import PlannedStep
     from bazooka.report import StepOutcome
 
 
 class Progress(Protocol):
     """Receives step boundaries and the advance of the current step's task."""
 
-    def step_started(self, step: Step) -> None:
+    def step_started(self, step: PlannedStep) -> None:
         """A step begins."""
 
     def step_finished(self, outcome: StepOutcome) -> None:
@@ -28,7 +28,7 @@ class Progress(Protocol):
 class NullProgress:
     """Progress that shows nothing."""
 
-    def step_started(self, step: Step) -> None:
+    def step_started(self, step: PlannedStep) -> None:
         """Ignore."""
 
     def step_finished(self, outcome: StepOutcome) -> None:

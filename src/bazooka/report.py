@@ -1,12 +1,17 @@
-"""Outcomes as data: what each step did, for the Lambda body, the CLI and tests."""
+"""Outcomes as data: what each step did, for the Lambda body, the CLI and tests.
+
+The JSON form (:meth:`Report.to_dict`) is an interface: the Lambda response body and
+``--json`` carry it, and ``tests/unit/test_report_schema.py`` pins its shape.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 from bazooka.errors import BazookaError
+from bazooka.outcome import Outcome
 
 
 class StepStatus(StrEnum):
@@ -17,18 +22,37 @@ class StepStatus(StrEnum):
     SKIPPED = "skipped"  # planned, but made unnecessary by another step (clear_db after reset_db)
     NOT_RUN = "not_run"  # a previous step failed or time ran out
     PLANNED = "planned"  # dry run: would run
+    REFUSED = "refused"  # dry run: destructive, and force is required but not given
 
 
 @dataclass
 class StepOutcome:
-    """One step of the plan and what came of it."""
+    """One step of the plan and what came of it.
+
+    ``outcome``: the step's plan (dry run), its result, why it was skipped, or, for a failed
+    step, what it had done before failing (when the error says).
+    """
 
     name: str
     destructive: bool
     status: StepStatus
     duration_s: float = 0.0
-    details: dict[str, Any] = field(default_factory=dict)
+    outcome: Outcome | None = None
     error: str | None = None
+
+    @property
+    def details(self) -> dict[str, Any]:
+        """The outcome's JSON form (empty when there is none)."""
+        return self.outcome.to_dict() if self.outcome is not None else {}
+
+    def headline(self) -> str:
+        """One human line: the error of a failed step, nothing for a step that did not run."""
+        if self.status is StepStatus.FAILED:
+            return self.error or ""
+        if self.status is StepStatus.NOT_RUN or self.outcome is None:
+            return ""
+        line = self.outcome.headline()
+        return f"{line} (refused without force)" if self.status is StepStatus.REFUSED else line
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -56,7 +80,7 @@ class Report:
 
     @property
     def ok(self) -> bool:
-        """True when no step failed."""
+        """True when nothing failed or was refused."""
         return self.failure is None and all(s.status != StepStatus.FAILED for s in self.steps)
 
     @property
@@ -77,63 +101,6 @@ class Report:
         if failed is not None:
             out["failed_step"] = failed.name
             out["error"] = failed.error
+        elif self.failure is not None:
+            out["error"] = str(self.failure)
         return out
-
-
-def headline(name: str, details: dict[str, Any]) -> str:
-    """One human line summarising a step's details (CLI table, plain-text output)."""
-    d = details
-    if "reason" in d and len(d) == 1:
-        return str(d["reason"])
-    match name:
-        case "reset_db":
-            if "tables_to_drop" in d:
-                return f"would drop {d['tables_to_drop']} table(s)"
-            return f"dropped {d.get('tables_dropped', 0)} table(s)"
-        case "migrate":
-            if "migrations_to_apply" in d:
-                return f"would apply {d['count']} migration(s) ({d['mode']})"
-            if not d.get("applied_count"):
-                return "already up to date"
-            return f"applied {d['applied_count']} migration(s) as batch {d['batch']}"
-        case "rollback":
-            if "migrations_to_roll_back" in d:
-                return f"would roll back {len(d['migrations_to_roll_back'])} migration(s)"
-            if not d.get("rolled_back_count"):
-                return "nothing to roll back"
-            return f"rolled back {d['rolled_back_count']} migration(s) of batch {d['batch']}"
-        case "clear_db":
-            if "total_rows_to_remove" in d:
-                return f"would remove {d['total_rows_to_remove']} row(s)"
-            return (
-                f"removed {d.get('total_rows_removed', 0)} row(s) from "
-                f"{d.get('tables_cleared', 0)} table(s)"
-            )
-        case "create_kafka_topics":
-            verb = "would create" if "changed" not in d else "created"
-            grow_verb = "grow" if verb == "would create" else "grew"
-            if d.get("changed") is False:
-                return "nothing to do"
-            return (
-                f"{verb} {len(d.get('topics_to_create', []))} topic(s), "
-                f"{grow_verb} {len(d.get('topics_to_grow', {}))}"
-            )
-        case "clear_kafka_topics":
-            if "total_records_to_delete" in d:
-                return f"would delete {d['total_records_to_delete']} record(s)"
-            return (
-                f"deleted {d.get('total_records_removed', 0)} record(s) from "
-                f"{len(d.get('records_removed', {}))} topic(s)"
-            )
-        case "clear_redis":
-            if "total_keys_to_flush" in d:
-                return f"would flush {d['total_keys_to_flush']} key(s)"
-            return f"flushed {d.get('total_keys_removed', 0)} key(s)"
-        case "send_stateful_orders_to_vulcan":
-            if "orders_to_send" in d:
-                return f"would send {d['orders_to_send']} order(s)"
-            return (
-                f"sent {d.get('orders_sent', 0)} order(s), "
-                f"{d.get('messages_acknowledged', 0)} message(s) acknowledged"
-            )
-    return ""

@@ -1,8 +1,10 @@
 """Run a plan: one thin loop over the steps, outcomes recorded as data.
 
-``run`` checks the force guard, then executes (or, for a dry run, previews) each planned step
-through :mod:`bazooka.steps`, stops at the first failure, and returns a
+For each planned step, ``run`` asks the step for its plan (read-only, typed), then, unless this
+is a dry run, applies exactly that plan. It stops at the first failure and returns a
 :class:`~bazooka.report.Report` listing every step with its status, duration and details.
+A dry run carries each plan's effects to the next step's plan (``reset_db`` then ``migrate``
+plans every migration), where a real run plans each step against the state the last one left.
 """
 
 from __future__ import annotations
@@ -10,21 +12,18 @@ from __future__ import annotations
 import logging
 import time
 
-from bazooka import steps as step_impls
 from bazooka.budget import TimeBudget, UnlimitedTime
-from bazooka.errors import BazookaError, OutOfTime
-from bazooka.event import BazookaEvent, check_force
+from bazooka.context import StepContext
+from bazooka.errors import BazookaError, ForceRequired, OutOfTime, UnexpectedError
+from bazooka.event import BazookaEvent
 from bazooka.logs import emit
-from bazooka.plan import Step, plan
+from bazooka.outcome import EarlierSteps, Plan, Skipped
+from bazooka.plan import PlannedStep, check_force, plan
 from bazooka.progress import NullProgress, Progress
-from bazooka.report import Report, StepOutcome, StepStatus, headline
+from bazooka.report import Report, StepOutcome, StepStatus
 from bazooka.settings import Settings
 
 log = logging.getLogger(__name__)
-
-
-class UnexpectedError(BazookaError):
-    """A failure Bazooka did not anticipate; the original exception is its cause."""
 
 
 def run(
@@ -35,91 +34,136 @@ def run(
     progress: Progress | None = None,
     budget: TimeBudget | None = None,
 ) -> Report:
-    """Execute (or, with ``dry_run``, preview) what ``event`` asks for.
+    """Execute (or, with ``dry_run``, only plan) what ``event`` asks for.
 
     Raises :class:`~bazooka.errors.ForceRequired` before anything is contacted when a
-    destructive step lacks ``force``. A failing step does not raise: it ends the run and is
-    recorded in the report (``report.ok`` is false and ``report.failure`` holds the error).
+    destructive step lacks ``force``. A dry run plans anyway (planning changes nothing): its
+    report marks those steps ``refused`` and holds the error as ``failure``. A failing step
+    does not raise: it ends the run and is recorded in the report (``report.ok`` is false and
+    ``report.failure`` holds the error).
     """
-    check_force(event, force_required=settings.prevent_breaking_changes_without_force)
-    shown = progress or NullProgress()
-    clock = budget or UnlimitedTime()
+    refusal = _refusal(event, settings, dry_run=dry_run)
     planned = plan(event)
-    outcomes = [StepOutcome(s.name, s.destructive, StepStatus.NOT_RUN) for s in planned]
-    report = Report(event=event.as_dict(), steps=outcomes, dry_run=dry_run)
+    report = Report(
+        event=event.as_dict(),
+        steps=[StepOutcome(s.name, s.destructive, StepStatus.NOT_RUN) for s in planned],
+        dry_run=dry_run,
+        failure=refusal,
+    )
     started = time.monotonic()
-    ctx = step_impls.StepContext(settings, shown, clock)
+    ctx = StepContext(settings, progress or NullProgress(), budget or UnlimitedTime())
+    earlier = EarlierSteps()
     try:
-        for step, outcome in zip(planned, outcomes, strict=True):
+        for step, outcome in zip(planned, report.steps, strict=True):
             if step.skip_reason is not None:
-                outcome.status = StepStatus.SKIPPED
-                outcome.details = {"reason": step.skip_reason}
-                shown.step_finished(outcome)
+                outcome.status, outcome.outcome = StepStatus.SKIPPED, Skipped(step.skip_reason)
+                ctx.progress.step_finished(outcome)
                 continue
-            if not dry_run:
-                try:
-                    clock.check(f"step {step.name}")
-                except OutOfTime as exc:
-                    report.failure = _out_of_time(exc, outcomes)
-                    emit(log, logging.ERROR, "runner#run", str(report.failure))
-                    break
-            if not _run_step(step, outcome, ctx, dry_run, report):
+            if not dry_run and not _time_left(ctx.budget, step, report):
                 break
+            after = _run_step(step, outcome, ctx, earlier, report)
+            if after is None:
+                break
+            earlier = after
     finally:
         ctx.close()
         report.duration_s = time.monotonic() - started
     return report
 
 
+def _refusal(event: BazookaEvent, settings: Settings, *, dry_run: bool) -> ForceRequired | None:
+    """The force guard: raised for a run; for a dry run, returned to be shown with the plan."""
+    try:
+        check_force(event, force_required=settings.prevent_breaking_changes_without_force)
+    except ForceRequired as refused:
+        if not dry_run:
+            raise
+        return refused
+    return None
+
+
+def _time_left(budget: TimeBudget, step: PlannedStep, report: Report) -> bool:
+    """Whether the time budget allows starting ``step``; if not, the report says what ran."""
+    try:
+        budget.check(f"step {step.name}")
+    except OutOfTime as exc:
+        report.failure = _out_of_time(exc, report.steps)
+        emit(log, logging.ERROR, "runner#run", str(report.failure), error=report.failure)
+        return False
+    return True
+
+
 def _run_step(
-    step: Step,
+    step: PlannedStep,
     outcome: StepOutcome,
-    ctx: step_impls.StepContext,
-    dry_run: bool,
+    ctx: StepContext,
+    earlier: EarlierSteps,
     report: Report,
-) -> bool:
-    """Run one step into ``outcome``; False when it failed (the run must stop)."""
+) -> EarlierSteps | None:
+    """Plan, then (unless a dry run) apply one step into ``outcome``.
+
+    Returns what later steps of a dry run must assume, or None when the step failed.
+    """
     ctx.progress.step_started(step)
-    verb = "Previewing" if dry_run else "Running"
+    verb = "Planning" if report.dry_run else "Running"
     emit(log, logging.INFO, "runner#run", f"{verb} step {step.name}", step=step.name)
     t0 = time.monotonic()
     try:
-        if dry_run:
-            outcome.details = step_impls.PREVIEWS[step.name](ctx)
-            outcome.status = StepStatus.PLANNED
+        planned: Plan = step.spec.plan(ctx, earlier)
+        if report.dry_run:
+            outcome.outcome = planned
+            outcome.status = (
+                StepStatus.REFUSED
+                if report.failure is not None and step.destructive
+                else StepStatus.PLANNED
+            )
+            after = planned.then(earlier)
         else:
-            outcome.details = step_impls.EXECUTORS[step.name](ctx)
+            outcome.outcome = step.spec.apply(ctx, planned)
             outcome.status = StepStatus.SUCCEEDED
+            after = earlier
     except Exception as exc:  # noqa: BLE001 - every failure is reported with its step
-        outcome.status = StepStatus.FAILED
-        if isinstance(exc, OutOfTime):
-            error: BazookaError = _out_of_time(exc, report.steps)
-        else:
-            error = exc if isinstance(exc, BazookaError) else _unexpected(exc)
-        outcome.error = str(error)
-        outcome.details = getattr(exc, "details", None) or outcome.details
-        report.failure = error
-        emit(
-            log,
-            logging.ERROR,
-            "runner#run",
-            f"Step {step.name} failed: {error}",
-            step=step.name,
-            error=exc,
-        )
-        return False
-    finally:
         outcome.duration_s = time.monotonic() - t0
+        _record_failure(step, outcome, exc, report)
         ctx.progress.step_finished(outcome)
+        return None
+    outcome.duration_s = time.monotonic() - t0
+    ctx.progress.step_finished(outcome)
     emit(
         log,
         logging.INFO,
         "runner#run",
-        f"Step {step.name} {outcome.status.value}: {headline(step.name, outcome.details)}",
+        f"Step {step.name} {outcome.status.value}: {outcome.headline()}",
         step=step.name,
         duration_s=round(outcome.duration_s, 3),
     )
-    return True
+    return after
+
+
+def _record_failure(
+    step: PlannedStep, outcome: StepOutcome, exc: Exception, report: Report
+) -> None:
+    """Mark ``outcome`` failed with its error (and what the step had done, if it says)."""
+    outcome.status = StepStatus.FAILED
+    error: BazookaError
+    if isinstance(exc, OutOfTime):
+        error = _out_of_time(exc, report.steps)
+    elif isinstance(exc, BazookaError):
+        error = exc
+    else:
+        error = UnexpectedError.wrapping(exc)
+    outcome.error = str(error)
+    if isinstance(exc, BazookaError) and exc.details is not None:
+        outcome.outcome = exc.details
+    report.failure = error
+    emit(
+        log,
+        logging.ERROR,
+        "runner#run",
+        f"Step {step.name} failed: {error}",
+        step=step.name,
+        error=error,
+    )
 
 
 def _out_of_time(exc: OutOfTime, outcomes: list[StepOutcome]) -> OutOfTime:
@@ -137,11 +181,5 @@ def _out_of_time(exc: OutOfTime, outcomes: list[StepOutcome]) -> OutOfTime:
         f"{interrupted}not run: {', '.join(not_run) or 'none'}. "
         "Invoke again for the steps not completed."
     )
-    error.__cause__ = exc
-    return error
-
-
-def _unexpected(exc: Exception) -> UnexpectedError:
-    error = UnexpectedError(f"unexpected {type(exc).__name__}: {exc}")
     error.__cause__ = exc
     return error

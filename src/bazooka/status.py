@@ -1,7 +1,7 @@
 """``bazooka status``: read-only state of every system Bazooka manages, one section each.
 
-An unreachable service is reported in its own section (``{"error": ...}``); the others are
-still inspected.
+The sections are the systems of the step table (:class:`bazooka.steps.System`). An unreachable
+service is reported in its own section (``{"error": ...}``); the others are still inspected.
 """
 
 from __future__ import annotations
@@ -9,17 +9,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from bazooka.errors import BazookaError
+from bazooka.errors import BazookaError, UnexpectedError
 from bazooka.settings import Settings
+from bazooka.steps import System
 
 
 def gather(settings: Settings) -> dict[str, Any]:
-    """Migrations and lock, Kafka topics, Redis keys — each independently."""
-    return {
-        "postgres": _section(lambda: _postgres(settings)),
-        "kafka": _section(lambda: _kafka(settings)),
-        "redis": _section(lambda: _redis(settings)),
-    }
+    """Each system's state, read independently: one failing does not hide the others."""
+    return {system.value: _section(_READERS[system], settings) for system in System}
 
 
 def all_reachable(report: dict[str, Any]) -> bool:
@@ -27,22 +24,22 @@ def all_reachable(report: dict[str, Any]) -> bool:
     return not any("error" in section for section in report.values())
 
 
-def _section(fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+def _section(read: Callable[[Settings], dict[str, Any]], settings: Settings) -> dict[str, Any]:
     try:
-        return fn()
+        return read(settings)
     except BazookaError as exc:
         return {"error": str(exc)}
     except Exception as exc:  # noqa: BLE001 - one broken service must not hide the others
-        return {"error": f"unexpected {type(exc).__name__}: {exc}"}
+        return {"error": str(UnexpectedError.wrapping(exc))}
 
 
 def _postgres(settings: Settings) -> dict[str, Any]:
-    from bazooka.postgres import migrator  # noqa: PLC0415
+    from bazooka.postgres import bookkeeping  # noqa: PLC0415
     from bazooka.postgres.connection import connect, describe_target, translated  # noqa: PLC0415
     from bazooka.postgres.migrations_source import bundled  # noqa: PLC0415
 
     with connect(settings) as conn, translated("reading migration status", settings):
-        state = migrator.status(conn, bundled())
+        state = bookkeeping.status(conn, bundled())
     return {
         "target": describe_target(settings),
         "known_migrations": len(bundled()),
@@ -73,3 +70,10 @@ def _redis(settings: Settings) -> dict[str, Any]:
         "keys": keys,
         "total_keys": sum(keys.values()),
     }
+
+
+_READERS: dict[System, Callable[[Settings], dict[str, Any]]] = {
+    System.POSTGRES: _postgres,
+    System.KAFKA: _kafka,
+    System.REDIS: _redis,
+}

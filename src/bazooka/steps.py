@@ -1,81 +1,133 @@
-"""Each step's executor and preview, wired to the module that owns its external system.
+"""The step table: every step Bazooka can run, declared once, in the specification's order.
 
-Executors return the details that go into the report; previews return what the step would
-do, computed read-only. Connections are opened lazily, once per run, and closed by the runner.
-Heavy client libraries are imported only by the steps that need them.
+A step is its event field's name, whether it destroys data, the systems it touches, a one-line
+summary, and two functions: ``plan`` reads the systems' current state and returns a typed plan
+(what the step will do, with numbers); ``apply`` carries out exactly that plan and returns a
+typed result. A dry run stops after planning. The force guard, the plan, the runner, the CLI's
+flags, ``status`` and the docs' tests all read this table.
+
+Adding a step: a boolean field on :class:`~bazooka.event.BazookaEvent`, a plan and a result
+class next to the code that talks to its system, two small functions below and one
+:class:`StepSpec` in :data:`STEPS` (see ``docs/development.md``).
+
+The functions below import their system's module when called, so a run that never touches
+Kafka never loads the Kafka client.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from bazooka.budget import TimeBudget
-from bazooka.progress import Progress
-from bazooka.settings import Settings
+from bazooka.context import StepContext
+from bazooka.outcome import EarlierSteps, Outcome, Plan
 
 if TYPE_CHECKING:
-    import psycopg
-    import redis
-    from confluent_kafka.admin import AdminClient
+    from bazooka.event import BazookaEvent
+    from bazooka.kafka.clear import ClearPlan as KafkaClearPlan
+    from bazooka.kafka.create import CreationPlan
+    from bazooka.postgres.maintenance import ClearPlan, ResetPlan
+    from bazooka.postgres.migrator import MigratePlan, Observer, RollbackPlan
+    from bazooka.redis_ops import FlushPlan
+    from bazooka.vulcan.send import SendPlan
+
+P = TypeVar("P", bound=Plan)
 
 
-class StepContext:
-    """Settings, progress, time budget and the lazily opened clients shared by the steps."""
+class System(StrEnum):
+    """An external system a step reads or changes (and ``status`` reports on)."""
 
-    def __init__(self, settings: Settings, progress: Progress, budget: TimeBudget) -> None:
-        self.settings = settings
-        self.progress = progress
-        self.budget = budget
-        # Dry runs remember what earlier steps would have done (e.g. reset_db before migrate).
-        self.simulated: dict[str, Any] = {}
-        self._pg: psycopg.Connection[tuple[Any, ...]] | None = None
-        self._redis: redis.Redis | None = None
-        self._admin: AdminClient | None = None
-
-    def pg(self) -> psycopg.Connection[tuple[Any, ...]]:
-        """The run's PostgreSQL connection (autocommit; transactions are explicit)."""
-        if self._pg is None or self._pg.closed:
-            from bazooka.postgres.connection import connect  # noqa: PLC0415
-
-            self._pg = connect(self.settings)
-        return self._pg
-
-    def redis(self) -> redis.Redis:
-        """The run's Redis client."""
-        if self._redis is None:
-            from bazooka import redis_ops  # noqa: PLC0415
-
-            self._redis = redis_ops.connect(self.settings)
-        return self._redis
-
-    def kafka_admin(self) -> AdminClient:
-        """The run's Kafka admin client."""
-        if self._admin is None:
-            from bazooka.kafka.admin import connect_admin  # noqa: PLC0415
-
-            self._admin = connect_admin(self.settings)
-        return self._admin
-
-    def close(self) -> None:
-        """Close whatever was opened."""
-        if self._pg is not None:
-            self._pg.close()
-        if self._redis is not None:
-            self._redis.close()
-        self._pg = self._redis = self._admin = None
+    POSTGRES = "postgres"
+    KAFKA = "kafka"
+    REDIS = "redis"
 
 
-# --- executors ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class StepSpec(Generic[P]):
+    """One step: its name (= the event field), what it touches, and how it plans and applies."""
+
+    name: str
+    summary: str
+    destructive: bool
+    systems: frozenset[System]
+    plan: Callable[[StepContext, EarlierSteps], P]
+    apply: Callable[[StepContext, P], Outcome]
+    # Why the step is not needed given the rest of the event (it is then reported as skipped).
+    skip: Callable[[BazookaEvent], str | None] = lambda _event: None
 
 
-def _reset_db(ctx: StepContext) -> dict[str, Any]:
+# --- postgres -------------------------------------------------------------------------------
+
+
+def _plan_reset(ctx: StepContext, earlier: EarlierSteps) -> ResetPlan:
     from bazooka.postgres import maintenance  # noqa: PLC0415
 
-    return maintenance.reset_schema(ctx.pg(), ctx.settings)
+    with _pg_errors(ctx, "reset_db (inspecting schema public)"):
+        return maintenance.plan_reset(ctx.pg())
 
 
-def _migration_observer(ctx: StepContext, task: str, verb: str) -> Any:
+def _apply_reset(ctx: StepContext, plan: ResetPlan) -> Outcome:
+    from bazooka.postgres import maintenance  # noqa: PLC0415
+
+    with _pg_errors(ctx, "reset_db (drop and recreate schema public)"):
+        return maintenance.reset_schema(ctx.pg(), plan)
+
+
+def _plan_rollback(ctx: StepContext, earlier: EarlierSteps) -> RollbackPlan:
+    from bazooka.postgres import migrator  # noqa: PLC0415
+    from bazooka.postgres.migrations_source import bundled  # noqa: PLC0415
+
+    if earlier.schema_reset:
+        return migrator.plan_rollback_after_reset()
+    with _pg_errors(ctx, "rollback (reading the bookkeeping)"):
+        return migrator.plan_rollback(ctx.pg(), bundled())
+
+
+def _apply_rollback(ctx: StepContext, plan: RollbackPlan) -> Outcome:
+    from bazooka.postgres import migrator  # noqa: PLC0415
+    from bazooka.postgres.migrations_source import bundled  # noqa: PLC0415
+
+    with _pg_errors(ctx, "rollback"):
+        observer = _migration_observer(ctx, "rolling back", "rolling back")
+        return migrator.apply_rollback(ctx.pg(), bundled(), plan, observer)
+
+
+def _plan_migrate(ctx: StepContext, earlier: EarlierSteps) -> MigratePlan:
+    from bazooka.postgres import migrator  # noqa: PLC0415
+    from bazooka.postgres.migrations_source import bundled  # noqa: PLC0415
+
+    if earlier.schema_reset:
+        return migrator.plan_migrate_from_empty(bundled())
+    with _pg_errors(ctx, "migrate (reading the bookkeeping)"):
+        return migrator.plan_migrate(ctx.pg(), bundled(), also_pending=earlier.rolled_back)
+
+
+def _apply_migrate(ctx: StepContext, plan: MigratePlan) -> Outcome:
+    from bazooka.postgres import migrator  # noqa: PLC0415
+    from bazooka.postgres.migrations_source import bundled  # noqa: PLC0415
+
+    with _pg_errors(ctx, "migrate"):
+        observer = _migration_observer(ctx, "migrating", "applying")
+        return migrator.apply_migrate(ctx.pg(), bundled(), plan, observer)
+
+
+def _plan_clear_db(ctx: StepContext, earlier: EarlierSteps) -> ClearPlan:
+    from bazooka.postgres import maintenance  # noqa: PLC0415
+
+    with _pg_errors(ctx, "counting rows for clear_db"):
+        return maintenance.plan_clear(ctx.pg())
+
+
+def _apply_clear_db(ctx: StepContext, plan: ClearPlan) -> Outcome:
+    from bazooka.postgres import maintenance  # noqa: PLC0415
+
+    with _pg_errors(ctx, "clear_db"):
+        return maintenance.clear_data(ctx.pg(), plan)
+
+
+def _migration_observer(ctx: StepContext, task: str, verb: str) -> Observer:
     """Progress per migration, and the time budget checked before each one."""
     from bazooka.postgres.migrator import Observer  # noqa: PLC0415
 
@@ -91,170 +143,147 @@ def _migration_observer(ctx: StepContext, task: str, verb: str) -> Any:
     return Observer(starting, before_each, after_each)
 
 
-def _rollback(ctx: StepContext) -> dict[str, Any]:
-    from bazooka.postgres import migrator  # noqa: PLC0415
-    from bazooka.postgres.migrations_source import bundled  # noqa: PLC0415
-
-    with _pg_errors(ctx, "rollback"):
-        observer = _migration_observer(ctx, "rolling back", "rolling back")
-        return migrator.rollback(ctx.pg(), bundled(), observer)
-
-
-def _migrate(ctx: StepContext) -> dict[str, Any]:
-    from bazooka.postgres import migrator  # noqa: PLC0415
-    from bazooka.postgres.migrations_source import bundled  # noqa: PLC0415
-
-    with _pg_errors(ctx, "migrate"):
-        return migrator.migrate(
-            ctx.pg(), bundled(), _migration_observer(ctx, "migrating", "applying")
-        )
-
-
-def _clear_db(ctx: StepContext) -> dict[str, Any]:
-    from bazooka.postgres import maintenance  # noqa: PLC0415
-
-    return maintenance.clear_data(ctx.pg(), ctx.settings)
-
-
-def _create_kafka_topics(ctx: StepContext) -> dict[str, Any]:
-    from bazooka.kafka import admin  # noqa: PLC0415
-
-    return admin.ensure_topics(ctx.kafka_admin(), ctx.settings, ctx.progress)
-
-
-def _clear_kafka_topics(ctx: StepContext) -> dict[str, Any]:
-    from bazooka.kafka import admin  # noqa: PLC0415
-
-    return admin.clear_topics(ctx.kafka_admin(), ctx.settings, ctx.progress, ctx.budget)
-
-
-def _clear_redis(ctx: StepContext) -> dict[str, Any]:
-    from bazooka import redis_ops  # noqa: PLC0415
-
-    return redis_ops.flush_all(ctx.redis(), ctx.settings)
-
-
-def _send_stateful_orders(ctx: StepContext) -> dict[str, Any]:
-    from bazooka.vulcan import send  # noqa: PLC0415
-
-    return send.send_stateful_orders(ctx.pg(), ctx.settings, ctx.progress, ctx.budget)
-
-
-EXECUTORS: dict[str, Callable[[StepContext], dict[str, Any]]] = {
-    "reset_db": _reset_db,
-    "rollback": _rollback,
-    "migrate": _migrate,
-    "clear_db": _clear_db,
-    "create_kafka_topics": _create_kafka_topics,
-    "clear_kafka_topics": _clear_kafka_topics,
-    "clear_redis": _clear_redis,
-    "send_stateful_orders_to_vulcan": _send_stateful_orders,
-}
-
-
-# --- previews (read-only) --------------------------------------------------------------------
-
-
-def _preview_reset_db(ctx: StepContext) -> dict[str, Any]:
-    from bazooka.postgres import maintenance  # noqa: PLC0415
-
-    ctx.simulated["schema_reset"] = True
-    return maintenance.preview_reset(ctx.pg(), ctx.settings)
-
-
-def _preview_rollback(ctx: StepContext) -> dict[str, Any]:
-    from bazooka.postgres import migrator  # noqa: PLC0415
-    from bazooka.postgres.migrations_source import bundled  # noqa: PLC0415
-
-    if ctx.simulated.get("schema_reset"):
-        return {"migrations_to_roll_back": [], "note": "reset_db leaves no migration to roll back"}
-    with _pg_errors(ctx, "rollback preview"):
-        status = migrator.status(ctx.pg(), bundled())
-    latest = status.to_dict()["latest_batch_migrations"]
-    ctx.simulated["rolled_back"] = latest
-    return {
-        "batch": status.latest_batch or None,
-        "migrations_to_roll_back": list(reversed(latest)),
-        "locked": status.locked,
-        "unknown_recorded_migrations": status.unknown,
-    }
-
-
-def _preview_migrate(ctx: StepContext) -> dict[str, Any]:
-    from bazooka.postgres import migrator  # noqa: PLC0415
-    from bazooka.postgres.migrations_source import bundled  # noqa: PLC0415
-
-    known = bundled()
-    if ctx.simulated.get("schema_reset"):
-        pending = [m.name for m in known]
-        status = None
-    else:
-        with _pg_errors(ctx, "migrate preview"):
-            status = migrator.status(ctx.pg(), known)
-        rolled_back = set(ctx.simulated.get("rolled_back", []))
-        pending = [m.name for m in known if m.name in rolled_back or m.name in status.pending]
-    by_name = {m.name: m for m in known}
-    return {
-        "migrations_to_apply": pending,
-        "count": len(pending),
-        "mode": (
-            "one transaction"
-            if all(by_name[n].transaction for n in pending)
-            else "one transaction per migration"
-        ),
-        "locked": status.locked if status else False,
-        "unknown_recorded_migrations": status.unknown if status else [],
-    }
-
-
-def _preview_clear_db(ctx: StepContext) -> dict[str, Any]:
-    from bazooka.postgres import maintenance  # noqa: PLC0415
-
-    return maintenance.preview_clear(ctx.pg(), ctx.settings)
-
-
-def _preview_create_kafka_topics(ctx: StepContext) -> dict[str, Any]:
-    from bazooka.kafka import admin  # noqa: PLC0415
-
-    details = admin.preview_ensure(ctx.kafka_admin(), ctx.settings)
-    ctx.simulated["topics_created"] = details.get("topics_to_create", [])
-    return details
-
-
-def _preview_clear_kafka_topics(ctx: StepContext) -> dict[str, Any]:
-    from bazooka.kafka import admin  # noqa: PLC0415
-
-    return admin.preview_clear(ctx.kafka_admin(), ctx.settings)
-
-
-def _preview_clear_redis(ctx: StepContext) -> dict[str, Any]:
-    from bazooka import redis_ops  # noqa: PLC0415
-
-    keys = redis_ops.keys_per_database(ctx.redis(), ctx.settings)
-    return {"keys_to_flush": keys, "total_keys_to_flush": sum(keys.values())}
-
-
-def _preview_send_stateful_orders(ctx: StepContext) -> dict[str, Any]:
-    from bazooka.vulcan import send  # noqa: PLC0415
-
-    if ctx.simulated.get("schema_reset"):
-        return {"orders_to_send": 0, "note": "reset_db leaves no orders"}
-    return send.preview(ctx.pg(), ctx.settings)
-
-
-PREVIEWS: dict[str, Callable[[StepContext], dict[str, Any]]] = {
-    "reset_db": _preview_reset_db,
-    "rollback": _preview_rollback,
-    "migrate": _preview_migrate,
-    "clear_db": _preview_clear_db,
-    "create_kafka_topics": _preview_create_kafka_topics,
-    "clear_kafka_topics": _preview_clear_kafka_topics,
-    "clear_redis": _preview_clear_redis,
-    "send_stateful_orders_to_vulcan": _preview_send_stateful_orders,
-}
-
-
 def _pg_errors(ctx: StepContext, what: str) -> Any:
+    """A context manager turning psycopg errors into :class:`PostgresError` naming ``what``."""
     from bazooka.postgres.connection import translated  # noqa: PLC0415
 
     return translated(what, ctx.settings)
+
+
+# --- kafka ----------------------------------------------------------------------------------
+
+
+def _plan_create_topics(ctx: StepContext, earlier: EarlierSteps) -> CreationPlan:
+    from bazooka.kafka import create  # noqa: PLC0415
+
+    return create.plan_creation(ctx.kafka_admin(), ctx.settings)
+
+
+def _apply_create_topics(ctx: StepContext, plan: CreationPlan) -> Outcome:
+    from bazooka.kafka import create  # noqa: PLC0415
+
+    return create.apply_creation(ctx.kafka_admin(), ctx.settings, plan, ctx.progress, ctx.budget)
+
+
+def _plan_clear_topics(ctx: StepContext, earlier: EarlierSteps) -> KafkaClearPlan:
+    from bazooka.kafka import clear  # noqa: PLC0415
+
+    return clear.plan_clear(ctx.kafka_admin(), ctx.settings, earlier)
+
+
+def _apply_clear_topics(ctx: StepContext, plan: KafkaClearPlan) -> Outcome:
+    from bazooka.kafka import clear  # noqa: PLC0415
+
+    return clear.apply_clear(ctx.kafka_admin(), ctx.settings, plan, ctx.progress, ctx.budget)
+
+
+# --- redis ----------------------------------------------------------------------------------
+
+
+def _plan_flush(ctx: StepContext, earlier: EarlierSteps) -> FlushPlan:
+    from bazooka import redis_ops  # noqa: PLC0415
+
+    return redis_ops.plan_flush(ctx.redis(), ctx.settings)
+
+
+def _apply_flush(ctx: StepContext, plan: FlushPlan) -> Outcome:
+    from bazooka import redis_ops  # noqa: PLC0415
+
+    return redis_ops.apply_flush(ctx.redis(), ctx.settings, plan)
+
+
+# --- vulcan ---------------------------------------------------------------------------------
+
+
+def _plan_send(ctx: StepContext, earlier: EarlierSteps) -> SendPlan:
+    from bazooka.vulcan import send  # noqa: PLC0415
+
+    if earlier.schema_reset:
+        return send.plan_send_after_reset()
+    with _pg_errors(ctx, "counting open stateful orders"):
+        return send.plan_send(ctx.pg(), ctx.kafka_admin(), ctx.settings, earlier)
+
+
+def _apply_send(ctx: StepContext, plan: SendPlan) -> Outcome:
+    from bazooka.vulcan import send  # noqa: PLC0415
+
+    return send.apply_send(ctx.pg(), ctx.settings, plan, ctx.progress, ctx.budget)
+
+
+def _skip_clear_db_after_reset(event: BazookaEvent) -> str | None:
+    return "reset_db already removed every table" if event.reset_db else None
+
+
+_POSTGRES = frozenset({System.POSTGRES})
+
+STEPS: tuple[StepSpec[Any], ...] = (
+    StepSpec(
+        "reset_db",
+        "drop and recreate schema public (migrations not re-run unless migrate is set)",
+        destructive=True,
+        systems=_POSTGRES,
+        plan=_plan_reset,
+        apply=_apply_reset,
+    ),
+    StepSpec(
+        "rollback",
+        "roll back the latest migration batch",
+        destructive=True,
+        systems=_POSTGRES,
+        plan=_plan_rollback,
+        apply=_apply_rollback,
+    ),
+    StepSpec(
+        "migrate",
+        "apply all pending migrations as one new batch",
+        destructive=False,
+        systems=_POSTGRES,
+        plan=_plan_migrate,
+        apply=_apply_migrate,
+    ),
+    StepSpec(
+        "clear_db",
+        "delete all rows of all indexer tables (schema and bookkeeping kept)",
+        destructive=True,
+        systems=_POSTGRES,
+        plan=_plan_clear_db,
+        apply=_apply_clear_db,
+        skip=_skip_clear_db_after_reset,
+    ),
+    StepSpec(
+        "create_kafka_topics",
+        "create missing Kafka topics, grow partition counts below target",
+        destructive=False,
+        systems=frozenset({System.KAFKA}),
+        plan=_plan_create_topics,
+        apply=_apply_create_topics,
+    ),
+    StepSpec(
+        "clear_kafka_topics",
+        "delete all records of every managed Kafka topic",
+        destructive=True,
+        systems=frozenset({System.KAFKA}),
+        plan=_plan_clear_topics,
+        apply=_apply_clear_topics,
+    ),
+    StepSpec(
+        "clear_redis",
+        "flush all Redis data (FLUSHALL)",
+        destructive=True,
+        systems=frozenset({System.REDIS}),
+        plan=_plan_flush,
+        apply=_apply_flush,
+    ),
+    StepSpec(
+        "send_stateful_orders_to_vulcan",
+        "re-send open long-term and conditional orders to Vulcan",
+        destructive=False,
+        systems=frozenset({System.POSTGRES, System.KAFKA}),
+        plan=_plan_send,
+        apply=_apply_send,
+    ),
+)
+"""Every step, in execution order."""
+
+BY_NAME: dict[str, StepSpec[Any]] = {step.name: step for step in STEPS}
+DESTRUCTIVE: tuple[str, ...] = tuple(step.name for step in STEPS if step.destructive)

@@ -13,7 +13,7 @@ from bazooka.postgres.maintenance import INDEXER_TABLES
 from bazooka.report import StepStatus
 from bazooka.runner import run
 from bazooka.settings import Settings
-from tests.conftest import cli
+from tests.helpers import MIGRATIONS, cli
 
 VAULT = "dydx1vaultaddress"
 
@@ -70,7 +70,7 @@ def test_clear_db_empties_the_indexer_keeps_the_rest_and_refreshes_stale_views(
             "vaults_hourly_pnl": 0,
             "vaults_daily_pnl": 0,  # populated again: it can be read
         }
-        assert rows(conn, "SELECT count(*) FROM knex_migrations") == [(113,)]
+        assert rows(conn, "SELECT count(*) FROM knex_migrations") == [(MIGRATIONS,)]
         assert rows(conn, "SELECT is_locked FROM knex_migrations_lock") == [(0,)]
         assert rows(conn, "SELECT note FROM operator_notes") == [("x",)]
 

@@ -17,9 +17,9 @@ import redis
 
 from bazooka import lambda_handler
 from bazooka.errors import ForceRequired, InvalidEvent, PostgresError
-from bazooka.event import DESTRUCTIVE_FIELDS
 from bazooka.postgres.connection import connect
-from tests.conftest import cli, make_settings
+from bazooka.steps import DESTRUCTIVE as DESTRUCTIVE_FIELDS
+from tests.helpers import MIGRATIONS, cli, make_settings
 
 # Nothing listens on these: a test that must not contact any server points everything here.
 UNREACHABLE = {
@@ -156,6 +156,83 @@ def test_human_output_and_exit_1_when_a_step_fails(base_env: dict[str, str]) -> 
     assert "S3cret-Pa55word" not in result.stdout + result.stderr
 
 
+def test_an_expected_error_logs_its_type_and_message_without_a_traceback(
+    base_env: dict[str, str],
+) -> None:
+    env = {**base_env, "DB_PASSWORD": "nope", "DB_HOSTNAME": "127.0.0.1", "LOG_LEVEL": "info"}
+    result = cli(env, "run", "--migrate", "--json")
+    assert result.returncode == 1
+    failures = [
+        line for line in map(json.loads, result.stderr.splitlines()) if line["level"] == "error"
+    ]
+    assert failures, result.stderr
+    error = failures[0]["error"]
+    assert error["name"] == "PostgresError" and "password authentication failed" in error["message"]
+    assert "stack" not in error and "Traceback" not in result.stderr
+    # At debug, the stack is there for whoever asked for it.
+    debug = cli(env, "run", "--migrate", "--json", "--log-level", "debug")
+    assert "Traceback" in debug.stderr
+
+
+def test_a_driver_message_and_our_advice_read_as_sentences(base_env: dict[str, str]) -> None:
+    env = {
+        **base_env,
+        "DB_HOSTNAME": "127.0.0.1",
+        "DB_PORT": "1",
+        "REDIS_URL": "redis://127.0.0.1:1",
+    }
+    report = json.loads(cli(env, "run", "--migrate", "--json").stdout)
+    assert "?." not in report["error"] and ".." not in report["error"], report["error"]
+    assert "Check DB_HOSTNAME" in report["error"]
+    redis = json.loads(cli(env, "run", "--clear-redis", "--force", "--json").stdout)
+    assert ".." not in redis["error"] and "Check REDIS_URL" in redis["error"], redis["error"]
+
+
+@pytest.mark.parametrize("level", ["debug", "info", "notice", "warning", "error", "crit"])
+def test_log_level_flag_accepts_every_documented_level(
+    base_env: dict[str, str], level: str
+) -> None:
+    result = cli(base_env, "run", "--log-level", level)  # an empty event: nothing to do
+    assert result.returncode == 0, result.stderr
+    assert "Nothing to do" in result.stdout
+
+
+def test_an_empty_event_file_is_called_empty(base_env: dict[str, str], tmp_path: Path) -> None:
+    empty = tmp_path / "event.json"
+    empty.write_text("\n")
+    result = cli(base_env, "run", "--event", str(empty))
+    assert result.returncode == 2
+    assert "the event file is empty" in result.stderr and "JSON" not in result.stderr
+    piped = cli(base_env, "run", "--event", "-", stdin="")
+    assert piped.returncode == 2 and "the event on standard input is empty" in piped.stderr
+
+
+def test_plan_without_force_shows_the_plan_marks_refused_steps_and_exits_3(
+    scratch_db: dict[str, str],
+) -> None:
+    human = cli(scratch_db, "plan", "--migrate", "--clear-redis")
+    assert human.returncode == 3, human.stderr
+    assert "would apply" in human.stdout and "refused" in human.stdout
+    assert 'Cannot run bazooka without force flag set to "true"' in human.stdout
+    as_json = cli(scratch_db, "plan", "--migrate", "--clear-redis", "--json")
+    assert as_json.returncode == 3
+    report = json.loads(as_json.stdout)
+    assert report["ok"] is False and "force flag" in report["error"]
+    assert [(s["name"], s["status"]) for s in report["steps"]] == [
+        ("migrate", "planned"),
+        ("clear_redis", "refused"),
+    ]
+    assert "keys_to_flush" in report["steps"][1]["details"]
+
+
+def test_unlock_of_a_free_lock_says_so_everywhere(scratch_db: dict[str, str]) -> None:
+    assert cli(scratch_db, "run", "--migrate").returncode == 0
+    result = cli(scratch_db, "unlock", "--log-level", "info")
+    assert result.returncode == 0 and "was already free" in result.stdout
+    logged = [json.loads(line)["message"] for line in result.stderr.splitlines()]
+    assert logged == ["The migration lock was already free"]
+
+
 def test_logs_are_json_lines_with_at_and_message_and_no_secrets(
     scratch_db: dict[str, str],
 ) -> None:
@@ -211,7 +288,7 @@ def test_lambda_direct_event_success(
     body = json.loads(response["body"])
     assert body["message"] == "success"
     assert body["report"]["steps"][0]["name"] == "migrate"
-    assert body["report"]["steps"][0]["details"]["applied_count"] == 113
+    assert body["report"]["steps"][0]["details"]["applied_count"] == MIGRATIONS
     logs = _log_lines(capsys.readouterr().out)
     assert logs[0]["at"] == "handler#run" and logs[0]["message"].startswith("Event: ")
     assert all("at" in line and "message" in line for line in logs)
@@ -308,7 +385,7 @@ def test_python_api_runs_an_event_with_given_settings(scratch_db: dict[str, str]
     import bazooka
 
     report = bazooka.run(bazooka.BazookaEvent(migrate=True), make_settings(scratch_db))
-    assert report.ok and report.steps[0].details["applied_count"] == 113
+    assert report.ok and report.steps[0].details["applied_count"] == MIGRATIONS
     with psycopg.connect(
         host=scratch_db["DB_HOSTNAME"],
         port=int(scratch_db["DB_PORT"]),
@@ -316,4 +393,4 @@ def test_python_api_runs_an_event_with_given_settings(scratch_db: dict[str, str]
         user=scratch_db["DB_USERNAME"],
         password=scratch_db["DB_PASSWORD"],
     ) as conn:
-        assert conn.execute("SELECT count(*) FROM knex_migrations").fetchone() == (113,)
+        assert conn.execute("SELECT count(*) FROM knex_migrations").fetchone() == (MIGRATIONS,)

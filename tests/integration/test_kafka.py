@@ -13,18 +13,19 @@ from typing import Any
 
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient
-from confluent_kafka.cimpl import NewTopic
+from confluent_kafka.admin import AdminClient, NewTopic
 
 from bazooka.budget import UnlimitedTime
 from bazooka.errors import KafkaOperationError
 from bazooka.event import BazookaEvent
 from bazooka.kafka import admin as kafka_admin
+from bazooka.kafka import clear as kafka_clear
+from bazooka.kafka import create as kafka_create
 from bazooka.kafka.topics import MANAGED_TOPICS
 from bazooka.progress import NullProgress
 from bazooka.runner import run
 from bazooka.settings import Settings
-from tests.conftest import ROOT, make_settings, service_env
+from tests.helpers import ROOT, make_settings, service_env
 
 
 def _admin(brokers: str) -> AdminClient:
@@ -92,7 +93,8 @@ def cluster() -> Iterator[Settings]:
 
 
 def ensure(settings: Settings) -> dict[str, Any]:
-    return kafka_admin.ensure_topics(kafka_admin.connect_admin(settings), settings, NullProgress())
+    admin = kafka_admin.connect_admin(settings)
+    return kafka_create.ensure_topics(admin, settings, NullProgress()).to_dict()
 
 
 def test_creates_every_topic_on_an_empty_cluster(single: Settings) -> None:
@@ -259,7 +261,7 @@ def test_broker_stopped_during_clear_retries_and_never_reports_false_success(
     ensure(settings)
     _produce_everywhere(settings.kafka_broker_urls, per_partition=2)
     records = _Records()
-    admin_log = logging.getLogger("bazooka.kafka.admin")
+    admin_log = logging.getLogger("bazooka.kafka.clear")
     admin_log.addHandler(records)
     admin_log.setLevel(logging.INFO)
     try:
@@ -269,9 +271,9 @@ def test_broker_stopped_during_clear_retries_and_never_reports_false_success(
         _services("kill-broker", str(_busiest_leader(settings.kafka_broker_urls)))
         result: dict[str, Any] | KafkaOperationError
         try:
-            result = kafka_admin.clear_topics(
+            result = kafka_clear.clear_topics(
                 kafka_admin.connect_admin(settings), settings, NullProgress(), UnlimitedTime()
-            )
+            ).to_dict()
         except KafkaOperationError as exc:
             result = exc
         failures = [

@@ -9,7 +9,7 @@ import sys
 import zipfile
 from pathlib import Path
 
-from tests.conftest import ROOT
+from tests.helpers import MIGRATIONS, ROOT
 
 INVOKE = """
 import json, sys
@@ -89,4 +89,4 @@ def test_zip_installs_into_a_clean_directory_and_handles_an_event(
     assert response["statusCode"] == 200
     body = json.loads(response["body"])
     assert body["message"] == "success"
-    assert body["report"]["steps"][0]["details"]["applied_count"] == 113
+    assert body["report"]["steps"][0]["details"]["applied_count"] == MIGRATIONS

@@ -18,13 +18,13 @@ import pytest
 
 from bazooka.errors import MigrationError, MigrationLocked, UnknownMigrations
 from bazooka.event import BazookaEvent
-from bazooka.postgres import migrator
+from bazooka.postgres import bookkeeping, migrator
 from bazooka.postgres.connection import connect
 from bazooka.postgres.migrations_source import Migration, bundled, load_from
 from bazooka.report import StepStatus
 from bazooka.runner import run
 from bazooka.settings import Settings
-from tests.conftest import ROOT, cli, make_settings
+from tests.helpers import MIGRATIONS, ROOT, cli, make_settings
 from tests.schema_dump import dump, fingerprint, normalize
 
 SNAPSHOTS = ROOT / "tests" / "snapshots"
@@ -82,8 +82,8 @@ def test_bundled_migrations_are_the_113_knex_names_in_order() -> None:
 def test_migrate_from_empty_gives_the_reference_schema_and_knex_bookkeeping(
     db_settings: Settings, conn: psycopg.Connection[tuple[Any, ...]]
 ) -> None:
-    details = migrator.migrate(conn, bundled())
-    assert details["applied_count"] == 113 and details["batch"] == 1
+    details = migrator.migrate(conn, bundled()).to_dict()
+    assert details["applied_count"] == MIGRATIONS and details["batch"] == 1
     # 27 migrations opt out of transactions, so (as Knex) each runs on its own.
     assert details["mode"] == "one transaction per migration"
     assert normalize(dump(db_settings)) == (SNAPSHOTS / "schema.sql").read_text()
@@ -95,9 +95,9 @@ def test_migrate_from_empty_gives_the_reference_schema_and_knex_bookkeeping(
     ]
     assert rows(conn, "SELECT index, is_locked FROM knex_migrations_lock") == [(1, 0)]
     # Running again applies nothing.
-    again = migrator.migrate(conn, bundled())
+    again = migrator.migrate(conn, bundled()).to_dict()
     assert again["applied_count"] == 0 and again["batch"] is None
-    assert rows(conn, "SELECT max(batch), count(*) FROM knex_migrations") == [(1, 113)]
+    assert rows(conn, "SELECT max(batch), count(*) FROM knex_migrations") == [(1, MIGRATIONS)]
 
 
 def test_walk_up_and_down_one_at_a_time_matches_every_reference_step(
@@ -109,9 +109,9 @@ def test_walk_up_and_down_one_at_a_time_matches_every_reference_step(
         migrator.migrate(conn, known[:i])  # exactly the i-th migration, as batch i
         got = fingerprint(dump(db_settings, exclude_knex=True))
         assert got == STEPS["up"][f"{i:03d}"], f"schema after up {i:03d} ({known[i - 1].name})"
-    assert rows(conn, "SELECT max(batch) FROM knex_migrations") == [(113,)]
+    assert rows(conn, "SELECT max(batch) FROM knex_migrations") == [(MIGRATIONS,)]
     for i in range(len(known) - 1, -1, -1):
-        result = migrator.rollback(conn, known)  # the latest batch = one migration
+        result = migrator.rollback(conn, known).to_dict()  # the latest batch = one migration
         assert result["rolled_back"] == [known[i].name]
         got = fingerprint(dump(db_settings, exclude_knex=True))
         assert got == STEPS["down"][f"{i:03d}"], f"schema after down to {i:03d} ({known[i].name})"
@@ -123,9 +123,9 @@ def test_rollback_removes_exactly_the_latest_batch(
 ) -> None:
     known = bundled()
     migrator.migrate(conn, known[:100])
-    second = migrator.migrate(conn, known)
-    assert second["batch"] == 2 and second["applied_count"] == 13
-    result = migrator.rollback(conn, known)
+    second = migrator.migrate(conn, known).to_dict()
+    assert second["batch"] == 2 and second["applied_count"] == MIGRATIONS - 100
+    result = migrator.rollback(conn, known).to_dict()
     assert result["batch"] == 2
     assert result["rolled_back"] == [m.name for m in reversed(known[100:])]
     assert rows(conn, "SELECT count(*), max(batch) FROM knex_migrations") == [(100, 1)]
@@ -165,10 +165,10 @@ def test_takes_over_a_database_migrated_by_knex(
 ) -> None:
     known = bundled()
     _knex_database(conn, known)
-    assert migrator.migrate(conn, known)["applied_count"] == 0
-    assert rows(conn, "SELECT count(*) FROM knex_migrations") == [(113,)]
-    result = migrator.rollback(conn, known)
-    assert result["rolled_back_count"] == 113 and result["batch"] == 1
+    assert migrator.migrate(conn, known).applied_count == 0
+    assert rows(conn, "SELECT count(*) FROM knex_migrations") == [(MIGRATIONS,)]
+    result = migrator.rollback(conn, known).to_dict()
+    assert result["rolled_back_count"] == MIGRATIONS and result["batch"] == 1
     assert fingerprint(dump(db_settings, exclude_knex=True)) == STEPS["down"]["000"]
     # ...and our bookkeeping is Knex's: same columns, one idle lock row.
     assert rows(conn, "SELECT index, is_locked FROM knex_migrations_lock") == [(1, 0)]
@@ -229,9 +229,9 @@ def test_held_lock_fails_clearly_and_unlock_releases_it(
     assert rows(conn, "SELECT is_locked FROM knex_migrations_lock") == [
         (1,)
     ]  # never freed silently
-    assert migrator.unlock(conn) == {"was_locked": True, "lock_table_exists": True}
+    assert bookkeeping.unlock(conn).to_dict() == {"was_locked": True, "lock_table_exists": True}
     assert rows(conn, "SELECT index, is_locked FROM knex_migrations_lock") != []
-    assert migrator.migrate(conn, known)["applied_count"] == 103
+    assert migrator.migrate(conn, known).applied_count == MIGRATIONS - 10
 
 
 def _write_migrations(
@@ -315,7 +315,7 @@ def test_two_concurrent_first_migrations_apply_each_migration_once(
         with connect(db_settings) as c:
             barrier.wait()
             try:
-                outcomes.append(migrator.migrate(c, bundled())["applied_count"])
+                outcomes.append(migrator.migrate(c, bundled()).applied_count)
             except MigrationLocked as exc:
                 outcomes.append(exc)
 
@@ -325,10 +325,12 @@ def test_two_concurrent_first_migrations_apply_each_migration_once(
     for t in threads:
         t.join()
     applied = [o for o in outcomes if isinstance(o, int)]
-    assert sum(applied) == 113, outcomes
+    assert sum(applied) == MIGRATIONS, outcomes
     assert all(isinstance(o, int | MigrationLocked) for o in outcomes)
     with connect(db_settings) as c:
-        assert rows(c, "SELECT count(*), count(DISTINCT name) FROM knex_migrations") == [(113, 113)]
+        assert rows(c, "SELECT count(*), count(DISTINCT name) FROM knex_migrations") == [
+            (MIGRATIONS, MIGRATIONS)
+        ]
         assert rows(c, "SELECT is_locked FROM knex_migrations_lock") == [(0,)]
 
 
@@ -337,7 +339,7 @@ def test_concurrent_single_transaction_batches_wait_and_apply_once(
 ) -> None:
     known = bundled()
     with connect(db_settings) as c:
-        migrator.migrate(c, known[:112])  # the last one is transactional: one-transaction mode
+        migrator.migrate(c, known[:-1])  # the last one is transactional: one-transaction mode
         c.execute("CREATE TABLE slow_gate (x int)")
     gate = connect(db_settings, autocommit=False)
     gate.execute("LOCK TABLE slow_gate")  # holds the first runner inside its transaction
@@ -349,7 +351,7 @@ def test_concurrent_single_transaction_batches_wait_and_apply_once(
     def attempt(migrations: tuple[Migration, ...]) -> None:
         with connect(db_settings) as c:
             try:
-                results.append(migrator.migrate(c, migrations)["applied"])
+                results.append(migrator.migrate(c, migrations).to_dict()["applied"])
             except Exception as exc:  # noqa: BLE001 - recorded for the assertion
                 results.append(exc)
 
@@ -365,7 +367,9 @@ def test_concurrent_single_transaction_batches_wait_and_apply_once(
     second.join(30)
     assert sorted(map(len, results)) == [0, 2], results  # one applied both, the other nothing
     with connect(db_settings) as c:
-        assert rows(c, "SELECT count(*), count(DISTINCT name) FROM knex_migrations") == [(114, 114)]
+        assert rows(c, "SELECT count(*), count(DISTINCT name) FROM knex_migrations") == [
+            (MIGRATIONS + 1, MIGRATIONS + 1)
+        ]
 
 
 def test_a_killed_run_is_completed_or_reported_by_the_next_one(
@@ -396,7 +400,7 @@ def test_a_killed_run_is_completed_or_reported_by_the_next_one(
             assert time.monotonic() < deadline + 30, "the killed run's backend never ended"
             time.sleep(0.05)
         applied = rows(c, "SELECT count(*) FROM knex_migrations")[0][0]
-        assert 20 <= applied < 113, "the run finished before it could be killed"
+        assert 20 <= applied < MIGRATIONS, "the run finished before it could be killed"
     second = cli(scratch_db, "run", "--migrate", "--json")
     report = json.loads(second.stdout)
     if second.returncode != 0:
@@ -407,7 +411,7 @@ def test_a_killed_run_is_completed_or_reported_by_the_next_one(
         report = json.loads(second.stdout)
     assert second.returncode == 0, second.stdout + second.stderr
     step = report["steps"][0]["details"]
-    assert step["applied_count"] == 113 - applied
+    assert step["applied_count"] == MIGRATIONS - applied
     invalid = step.get("invalid_indexes", [])
     if invalid:
         # Killed inside CREATE INDEX CONCURRENTLY: the leftover invalid index is named.
@@ -454,5 +458,5 @@ def test_rollback_and_migrate_in_one_event(scratch_db: dict[str, str]) -> None:
     both = run(BazookaEvent(rollback=True, migrate=True), settings)
     assert both.ok
     details = {s.name: s.details for s in both.steps}
-    assert details["rollback"]["rolled_back_count"] == 113
-    assert details["migrate"]["applied_count"] == 113 and details["migrate"]["batch"] == 1
+    assert details["rollback"]["rolled_back_count"] == MIGRATIONS
+    assert details["migrate"]["applied_count"] == MIGRATIONS and details["migrate"]["batch"] == 1

@@ -8,15 +8,10 @@ import json
 import pytest
 
 from bazooka.errors import ForceRequired, InvalidEvent
-from bazooka.event import (
-    DESTRUCTIVE_FIELDS,
-    EVENT_FIELDS,
-    FORCE_REQUIRED_MESSAGE,
-    BazookaEvent,
-    check_force,
-    parse_event,
-    parse_event_json,
-)
+from bazooka.event import EVENT_FIELDS, BazookaEvent, parse_event, parse_event_json
+from bazooka.plan import FORCE_REQUIRED_MESSAGE, check_force
+from bazooka.steps import DESTRUCTIVE as DESTRUCTIVE_FIELDS
+from bazooka.steps import STEPS
 
 
 def test_every_field_defaults_to_false() -> None:
@@ -127,6 +122,10 @@ def test_force_or_setting_lets_destructive_fields_through(field: str) -> None:
 )
 def test_non_destructive_fields_need_no_force(field: str) -> None:
     check_force(BazookaEvent(**{field: True}), force_required=True)
+
+
+def test_every_field_but_force_is_a_step_of_the_table() -> None:
+    assert sorted(s.name for s in STEPS) == sorted(f for f in EVENT_FIELDS if f != "force")
 
 
 def test_destructive_set_is_the_originals() -> None:

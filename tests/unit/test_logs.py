@@ -5,8 +5,27 @@ from __future__ import annotations
 import io
 import json
 import logging
+from collections.abc import Iterator
 
-from bazooka.logs import configure, emit
+import pytest
+
+from bazooka.errors import PostgresError, UnexpectedError
+from bazooka.logs import configure, emit, writing_to
+
+
+@pytest.fixture(autouse=True)
+def restored_logging() -> Iterator[None]:
+    """These tests configure the library's logger: give it back as it was."""
+    root = logging.getLogger("bazooka")
+    saved = (list(root.handlers), root.level, root.propagate)
+    yield
+    root.handlers[:] = saved[0]
+    root.setLevel(saved[1])
+    root.propagate = saved[2]
+
+
+def lines(stream: io.StringIO) -> list[dict[str, object]]:
+    return [json.loads(line) for line in stream.getvalue().splitlines()]
 
 
 def test_json_lines_with_at_message_error_and_context() -> None:
@@ -19,16 +38,58 @@ def test_json_lines_with_at_message_error_and_context() -> None:
     except ValueError as exc:
         emit(log, logging.ERROR, "x#y", "failed", error=exc)
     emit(log, logging.DEBUG, "x#y", "hidden")
-    first, second = (json.loads(line) for line in stream.getvalue().splitlines())
+    first, second = lines(stream)
     assert first["at"] == "index#handler" and first["message"] == "Event: {}"
     assert first["topic"] == "to-ender" and first["attempt"] == 2 and first["level"] == "info"
-    assert second["error"]["name"] == "ValueError" and second["error"]["message"] == "boom"
-    assert "Traceback" in second["error"]["stack"]
+    error = second["error"]
+    assert isinstance(error, dict)
+    assert error["name"] == "ValueError" and error["message"] == "boom"
+    assert "Traceback" in error["stack"]
 
 
 def test_plain_logging_calls_are_json_too() -> None:
     stream = io.StringIO()
     configure("debug", stream=stream)
     logging.getLogger("bazooka.other").warning("plain %s", "message")
-    line = json.loads(stream.getvalue())
+    (line,) = lines(stream)
     assert line["message"] == "plain message" and line["level"] == "warning" and "at" in line
+
+
+def _raised(error: Exception) -> Exception:
+    try:
+        raise error
+    except Exception as exc:  # noqa: BLE001 - the raised object, with its traceback
+        return exc
+
+
+def test_an_expected_error_carries_its_type_and_message_without_a_stack() -> None:
+    stream = io.StringIO()
+    configure("info", stream=stream)
+    log = logging.getLogger("bazooka.test")
+    emit(log, logging.ERROR, "x#y", "failed", error=_raised(PostgresError("wrong password")))
+    emit(log, logging.ERROR, "x#y", "failed", error=UnexpectedError.wrapping(_raised(KeyError())))
+    expected, unexpected = (line["error"] for line in lines(stream))
+    assert expected == {"name": "PostgresError", "message": "wrong password"}
+    assert isinstance(unexpected, dict) and "KeyError" in unexpected["stack"]
+
+
+def test_at_debug_an_expected_error_keeps_its_stack() -> None:
+    stream = io.StringIO()
+    configure("debug", stream=stream)
+    emit(logging.getLogger("bazooka.t"), logging.ERROR, "x", "m", error=_raised(PostgresError("p")))
+    (line,) = lines(stream)
+    assert isinstance(line["error"], dict) and "Traceback" in line["error"]["stack"]
+
+
+def test_configuring_twice_writes_each_line_once_and_writing_to_redirects_for_a_while() -> None:
+    first, second, elsewhere = io.StringIO(), io.StringIO(), io.StringIO()
+    configure("info", stream=first)
+    configure("info", stream=second)
+    log = logging.getLogger("bazooka.test")
+    emit(log, logging.INFO, "x", "one")
+    with writing_to(elsewhere):
+        emit(log, logging.INFO, "x", "two")
+    emit(log, logging.INFO, "x", "three")
+    assert first.getvalue() == ""
+    assert [line["message"] for line in lines(second)] == ["one", "three"]
+    assert [line["message"] for line in lines(elsewhere)] == ["two"]

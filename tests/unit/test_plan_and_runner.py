@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -10,12 +12,14 @@ from bazooka import steps
 from bazooka.budget import TimeBudget
 from bazooka.errors import ForceRequired, KafkaOperationError, OutOfTime
 from bazooka.event import BazookaEvent
-from bazooka.plan import STEP_ORDER, plan
+from bazooka.outcome import EarlierSteps, NoLaterEffect
+from bazooka.plan import plan
 from bazooka.report import StepStatus
 from bazooka.runner import run
 from bazooka.settings import Settings
 
-ALL = {name: True for name in STEP_ORDER}
+STEP_ORDER = [s.name for s in steps.STEPS]
+ALL = dict.fromkeys(STEP_ORDER, True)
 
 
 def test_plan_follows_the_specification_order() -> None:
@@ -48,18 +52,51 @@ def test_empty_event_plans_nothing() -> None:
     assert plan(BazookaEvent()) == []
 
 
+@dataclass(frozen=True)
+class Ran(NoLaterEffect):
+    """A recorded step's plan and result."""
+
+    name: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ran": self.name}
+
+    def headline(self) -> str:
+        return f"ran {self.name}"
+
+
+def _plan_only(ctx: Any, earlier: EarlierSteps, name: str) -> Ran:
+    return Ran(name)
+
+
 @pytest.fixture
 def recorded(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Replace every executor with a recorder (the seam the runner owns)."""
+    """Replace every step's plan and apply with recorders (the seam the runner owns)."""
     calls: list[str] = []
-    for name in STEP_ORDER:
 
-        def executor(ctx: Any, name: str = name) -> dict[str, Any]:
-            calls.append(name)
-            return {"ran": name}
+    def record(ctx: Any, plan: Ran) -> Ran:
+        calls.append(plan.name)
+        return plan
 
-        monkeypatch.setitem(steps.EXECUTORS, name, executor)
+    table = tuple(
+        dataclasses.replace(
+            spec,
+            plan=lambda ctx, earlier, name=spec.name: _plan_only(ctx, earlier, name),
+            apply=record,
+        )
+        for spec in steps.STEPS
+    )
+    monkeypatch.setattr(steps, "STEPS", table)
     return calls
+
+
+def _replace_apply(monkeypatch: pytest.MonkeyPatch, name: str, apply: Any) -> None:
+    """Make one step of the (recorded) table fail its apply."""
+    table = tuple(
+        dataclasses.replace(spec, apply=apply) if spec.name == name else spec
+        for spec in steps.STEPS
+    )
+    monkeypatch.setattr(steps, "STEPS", table)
 
 
 def test_runner_runs_planned_steps_in_order(recorded: list[str]) -> None:
@@ -74,10 +111,10 @@ def test_runner_runs_planned_steps_in_order(recorded: list[str]) -> None:
 def test_a_failing_step_stops_the_run_and_is_named(
     recorded: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def broken(ctx: Any) -> dict[str, Any]:
+    def broken(ctx: Any, plan: Any) -> Any:
         raise KafkaOperationError("brokers gone")
 
-    monkeypatch.setitem(steps.EXECUTORS, "create_kafka_topics", broken)
+    _replace_apply(monkeypatch, "create_kafka_topics", broken)
     report = run(
         BazookaEvent(migrate=True, create_kafka_topics=True, clear_redis=True, force=True),
         Settings.from_env({}),
@@ -97,10 +134,10 @@ def test_a_failing_step_stops_the_run_and_is_named(
 def test_unexpected_exceptions_are_reported_with_their_cause(
     recorded: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def broken(ctx: Any) -> dict[str, Any]:
+    def broken(ctx: Any, plan: Any) -> Any:
         raise ZeroDivisionError("division by zero")
 
-    monkeypatch.setitem(steps.EXECUTORS, "migrate", broken)
+    _replace_apply(monkeypatch, "migrate", broken)
     report = run(BazookaEvent(migrate=True), Settings.from_env({}))
     assert report.failure is not None
     assert "unexpected ZeroDivisionError: division by zero" in str(report.failure)
@@ -126,3 +163,43 @@ def test_out_of_time_stops_cleanly_between_steps(recorded: list[str]) -> None:
     message = str(report.failure)
     assert "Steps completed: migrate" in message and "not run: clear_redis" in message
     assert [s.status for s in report.steps] == [StepStatus.SUCCEEDED, StepStatus.NOT_RUN]
+
+
+def test_a_failed_step_shows_its_error_and_a_step_not_run_shows_nothing(
+    recorded: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(ctx: Any, plan: Any) -> Any:
+        raise KafkaOperationError("brokers gone")
+
+    _replace_apply(monkeypatch, "migrate", broken)
+    report = run(BazookaEvent(migrate=True, create_kafka_topics=True), Settings.from_env({}))
+    failed, not_run = report.steps
+    assert failed.headline() == "brokers gone"  # not the plan's "would apply ..."
+    assert not_run.status == StepStatus.NOT_RUN and not_run.headline() == ""
+    assert not_run.details == {}
+
+
+def test_a_dry_run_carries_each_plan_to_the_next_and_applies_nothing(
+    recorded: list[str],
+) -> None:
+    report = run(
+        BazookaEvent(migrate=True, clear_redis=True, force=True),
+        Settings.from_env({}),
+        dry_run=True,
+    )
+    assert recorded == []
+    assert [s.status for s in report.steps] == [StepStatus.PLANNED, StepStatus.PLANNED]
+    assert report.steps[0].details == {"ran": "migrate"}
+
+
+def test_a_dry_run_without_force_plans_everything_and_marks_the_refused(
+    recorded: list[str],
+) -> None:
+    report = run(BazookaEvent(migrate=True, clear_redis=True), Settings.from_env({}), dry_run=True)
+    assert recorded == []
+    assert isinstance(report.failure, ForceRequired) and not report.ok
+    assert [(s.name, s.status) for s in report.steps] == [
+        ("migrate", StepStatus.PLANNED),
+        ("clear_redis", StepStatus.REFUSED),
+    ]
+    assert report.steps[1].headline() == "ran clear_redis (refused without force)"

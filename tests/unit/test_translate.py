@@ -18,7 +18,6 @@ from v4_proto.dydxprotocol.indexer.protocol.v1.clob_pb2 import IndexerOrder
 from bazooka.vulcan.translate import (
     InvalidOrder,
     OrderRow,
-    is_stateful,
     scaled_uint64,
     translate,
     unix_seconds,
@@ -231,16 +230,6 @@ def test_good_til_block_time_drops_milliseconds() -> None:
     moment = datetime(2023, 1, 22, 0, 0, 0, 999_999, tzinfo=UTC)
     assert unix_seconds(moment) == 1674345600
     assert unix_seconds(datetime(1969, 12, 31, 23, 59, 59, 500_000, tzinfo=UTC)) == -1
-
-
-@pytest.mark.parametrize("flags", [32, 64, 96, 160, 224, 2**20 + 64])
-def test_stateful_flags(flags: int) -> None:
-    assert is_stateful(flags)
-
-
-@pytest.mark.parametrize("flags", [0, 1, 128, 256, 16])
-def test_not_stateful_flags(flags: int) -> None:
-    assert not is_stateful(flags)
 
 
 @pytest.mark.parametrize(

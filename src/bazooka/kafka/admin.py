@@ -1,32 +1,43 @@
-"""Kafka topic administration: create, grow, clear (with retries), and read-only inspection."""
+"""Kafka reads shared by the steps and ``status``: the cluster's metadata and topic watermarks.
+
+A read that meets a retriable error (a partition's leader moving or being elected, a request
+timing out) is retried until ``KAFKA_CONNECTION_TIMEOUT_MS`` has passed: a topic whose leader is
+being elected is not "unreachable". An offset that stays invalid is reported as unknown, never
+turned into a number.
+"""
 
 from __future__ import annotations
 
-import logging
 import time
-from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
-from confluent_kafka.admin import AdminClient
-from confluent_kafka.admin._listoffsets import OffsetSpec
-from confluent_kafka.cimpl import NewPartitions, NewTopic
+from confluent_kafka.admin import AdminClient, OffsetSpec
 
-from bazooka.budget import TimeBudget
-from bazooka.errors import KafkaOperationError
+from bazooka.errors import KafkaOperationError, sentence
 from bazooka.kafka.client_config import common_config
-from bazooka.kafka.topics import MANAGED_TOPICS, TopicPlan, plan_topics
-from bazooka.logs import emit
-from bazooka.progress import Progress
+from bazooka.kafka.topics import MANAGED_TOPICS
+from bazooka.outcome import Count, Unknown, as_json, total
 from bazooka.settings import Settings
-
-log = logging.getLogger(__name__)
 
 # Bound on one admin request (create, grow, list offsets, delete records) once connected.
 ADMIN_TIMEOUT_S = 30.0
-T = TypeVar("T")
+# Retries of a read: the first wait, doubled after each retry up to the cap.
+READ_RETRY_FIRST_WAIT_S = 0.1
+READ_RETRY_MAX_WAIT_S = 1.0
+# Errors that say "not now" rather than "no": a leader moving, a broker learning a new topic.
+RETRIABLE_CODES = frozenset(
+    {
+        KafkaError.NOT_LEADER_FOR_PARTITION,
+        KafkaError.LEADER_NOT_AVAILABLE,
+        KafkaError.UNKNOWN_TOPIC_OR_PART,
+        KafkaError.REQUEST_TIMED_OUT,
+        KafkaError._TIMED_OUT,  # librdkafka's own: the request timed out locally
+        KafkaError._TRANSPORT,  # librdkafka's own: the broker connection broke
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -37,6 +48,11 @@ class ClusterView:
     partitions: dict[str, int]  # topic -> partition count
     replication: dict[str, int]  # topic -> replicas of partition 0
     leaderless: dict[str, int]  # topic -> partitions without a leader right now
+
+    @property
+    def managed(self) -> dict[str, int]:
+        """The managed topics that exist, with their partition counts, in the managed order."""
+        return {t: self.partitions[t] for t in MANAGED_TOPICS if t in self.partitions}
 
 
 def connect_admin(settings: Settings) -> AdminClient:
@@ -54,9 +70,12 @@ def describe_cluster(admin: AdminClient, settings: Settings) -> ClusterView:
         metadata = admin.list_topics(timeout=timeout_s)
     except KafkaException as exc:
         raise KafkaOperationError(
-            f"Cannot reach Kafka at {settings.kafka_broker_urls} within "
-            f"{settings.kafka_connection_timeout_ms} ms (KAFKA_CONNECTION_TIMEOUT_MS): "
-            f"{_reason(exc)}. Check KAFKA_BROKER_URLS and the network path to the brokers."
+            sentence(
+                f"Cannot reach Kafka at {settings.kafka_broker_urls} within "
+                f"{settings.kafka_connection_timeout_ms} ms (KAFKA_CONNECTION_TIMEOUT_MS): "
+                f"{reason(exc)}",
+                "Check KAFKA_BROKER_URLS and the network path to the brokers.",
+            )
         ) from exc
     partitions: dict[str, int] = {}
     replication: dict[str, int] = {}
@@ -71,386 +90,77 @@ def describe_cluster(admin: AdminClient, settings: Settings) -> ClusterView:
     return ClusterView(len(metadata.brokers), partitions, replication, leaderless)
 
 
-def _await_ready(admin: AdminClient, settings: Settings, targets: dict[str, int]) -> None:
-    """Wait until every topic in ``targets`` shows its partition count, each with a leader.
+@dataclass(frozen=True)
+class Watermarks:
+    """A partition's low and high offsets; ``None`` where no valid offset could be read."""
 
-    Creation returns once the controller accepted it; brokers learn it a moment later. The step
-    only reports success when the topics are usable (produce, clear) through the brokers.
-    """
-    deadline = time.monotonic() + ADMIN_TIMEOUT_S
-    while True:
-        view = describe_cluster(admin, settings)
-        waiting = [
-            t
-            for t, n in targets.items()
-            if view.partitions.get(t, 0) < n or view.leaderless.get(t, 0) > 0
-        ]
-        if not waiting:
-            return
-        if time.monotonic() > deadline:
-            raise KafkaOperationError(
-                f"Topics {', '.join(waiting)} were accepted by the controller but are not "
-                f"available on the brokers after {ADMIN_TIMEOUT_S:.0f} s"
-            )
-        time.sleep(0.1)
+    low: int | None
+    high: int | None
+    problem: str | None = None  # why an offset is unknown
+
+    @property
+    def records(self) -> Count:
+        """Records retained (high - low), or unknown."""
+        if self.low is None or self.high is None:
+            return Unknown(self.problem or "offsets unavailable")
+        return self.high - self.low
 
 
-def _managed(view: ClusterView) -> dict[str, int]:
-    return {t: n for t, n in view.partitions.items() if t in MANAGED_TOPICS}
-
-
-def ensure_topics(admin: AdminClient, settings: Settings, progress: Progress) -> dict[str, Any]:
-    """Create missing managed topics, grow those below target, report those above it."""
-    view, plan, details = _topic_plan(admin, settings)
-    for change in plan.above_target:
-        emit(
-            log,
-            logging.WARNING,
-            "kafka.admin#ensure_topics",
-            f"Topic {change.topic} has {change.partitions} partitions, more than its target "
-            f"{change.target}; Kafka cannot shrink it, left as is",
-            topic=change.topic,
-        )
-    if not plan.changes_anything:
-        details["changed"] = False
-        details["message"] = "every managed topic exists with its target partitions; nothing to do"
-        return details
-    rf = settings.kafka_replication_factor
-    if plan.create and rf > view.brokers:
-        raise KafkaOperationError(
-            f"KAFKA_REPLICATION_FACTOR={rf} is more than the {view.brokers} broker(s) of the "
-            f"cluster at {settings.kafka_broker_urls}; no topic was created. Lower "
-            "KAFKA_REPLICATION_FACTOR or add brokers."
-        )
-    progress.start_task("creating topics", len(plan.create) + len(plan.grow))
-    if plan.create:
-        emit(
-            log,
-            logging.INFO,
-            "kafka.admin#ensure_topics",
-            f"Creating topics: {', '.join(plan.create)}",
-        )
-        futures = admin.create_topics(
-            [NewTopic(t, n, rf) for t, n in plan.create.items()],
-            request_timeout=ADMIN_TIMEOUT_S,
-            operation_timeout=ADMIN_TIMEOUT_S,
-        )
-        already = _wait_all(
-            futures, "create topic", progress, ok_codes={KafkaError.TOPIC_ALREADY_EXISTS}
-        )
-        details["created_concurrently_by_someone_else"] = already
-    if plan.grow:
-        for change in plan.grow:
-            emit(
-                log,
-                logging.INFO,
-                "kafka.admin#ensure_topics",
-                f"Setting topic {change.topic} to {change.target} partitions",
-                topic=change.topic,
-            )
-        futures = admin.create_partitions(
-            [NewPartitions(c.topic, c.target) for c in plan.grow],
-            request_timeout=ADMIN_TIMEOUT_S,
-            operation_timeout=ADMIN_TIMEOUT_S,
-        )
-        _wait_all(futures, "grow partitions of topic", progress)
-    _await_ready(admin, settings, {**plan.create, **{c.topic: c.target for c in plan.grow}})
-    details["changed"] = True
-    return details
-
-
-def _topic_plan(
-    admin: AdminClient, settings: Settings
-) -> tuple[ClusterView, TopicPlan, dict[str, Any]]:
-    """The cluster as it is, what must change, and the report details describing both."""
-    view = describe_cluster(admin, settings)
-    plan = plan_topics(_managed(view))
-    details: dict[str, Any] = {
-        "brokers": view.brokers,
-        "replication_factor": settings.kafka_replication_factor,
-        **plan.to_dict(),
-    }
-    return view, plan, details
-
-
-def preview_ensure(admin: AdminClient, settings: Settings) -> dict[str, Any]:
-    """What ``create_kafka_topics`` would do, and whether the replication factor fits."""
-    view, plan, details = _topic_plan(admin, settings)
-    if plan.create and settings.kafka_replication_factor > view.brokers:
-        details["problem"] = (
-            f"KAFKA_REPLICATION_FACTOR={settings.kafka_replication_factor} exceeds the "
-            f"{view.brokers} broker(s): creation would be refused"
-        )
-    return details
-
-
-def _wait_all(
-    futures: dict[str, Any],
-    what: str,
-    progress: Progress,
-    ok_codes: Iterable[int] = (),
-) -> list[str]:
-    """Wait for every admin future; raise naming each failed topic. Returns tolerated ones."""
-    tolerated: list[str] = []
-    failures: list[str] = []
-    codes = set(ok_codes)
-    for topic, future in futures.items():
-        try:
-            future.result()
-        except KafkaException as exc:
-            if _code(exc) in codes:
-                tolerated.append(topic)
-            else:
-                failures.append(f"{topic}: {_reason(exc)}")
-        progress.advance(1, description=str(topic))
-    if failures:
-        raise KafkaOperationError(f"Could not {what} {'; '.join(failures)}")
-    return tolerated
-
-
-# --- clearing ------------------------------------------------------------------------------
-
-
-def watermarks(admin: AdminClient, topic: str, partitions: int) -> dict[int, tuple[int, int]]:
-    """``{partition: (low, high)}`` for every partition of ``topic``."""
-    result: dict[int, tuple[int, int]] = {}
-    low = _list_offsets(admin, topic, partitions, OffsetSpec.earliest())  # type: ignore[no-untyped-call]
-    high = _list_offsets(admin, topic, partitions, OffsetSpec.latest())  # type: ignore[no-untyped-call]
-    for p in range(partitions):
-        result[p] = (low[p], high[p])
-    return result
-
-
-def _list_offsets(
-    admin: AdminClient, topic: str, partitions: int, spec: OffsetSpec
-) -> dict[int, int]:
-    """Offsets of every partition; transient errors (a leader moving) are retried briefly."""
-    request = {TopicPartition(topic, p): spec for p in range(partitions)}
-    for attempt in range(OFFSET_ATTEMPTS):
-        try:
-            futures = admin.list_offsets(request, request_timeout=ADMIN_TIMEOUT_S)
-            return {tp.partition: int(f.result().offset) for tp, f in futures.items()}
-        except KafkaException as exc:
-            error = exc.args[0] if exc.args else None
-            transient = isinstance(error, KafkaError) and (
-                error.retriable() or error.code() in _TRANSIENT
-            )
-            if not transient or attempt == OFFSET_ATTEMPTS - 1:
-                raise
-            time.sleep(0.2 * (attempt + 1))
-    raise AssertionError("unreachable")
-
-
-OFFSET_ATTEMPTS = 5
-_TRANSIENT = frozenset(
-    {
-        KafkaError.NOT_LEADER_FOR_PARTITION,
-        KafkaError.LEADER_NOT_AVAILABLE,
-        KafkaError.UNKNOWN_TOPIC_OR_PART,
-        KafkaError.REQUEST_TIMED_OUT,
-    }
-)
-
-
-def clear_topics(
-    admin: AdminClient, settings: Settings, progress: Progress, budget: TimeBudget
-) -> dict[str, Any]:
-    """Delete every record of every existing managed topic (topics kept), concurrently.
-
-    librdkafka's admin client is thread-safe, so each topic is cleared by its own worker with
-    its own retry schedule; the step fails if any topic could not be cleared.
-    """
-    view = describe_cluster(admin, settings)
-    existing = _managed(view)
-    missing = [t for t in MANAGED_TOPICS if t not in existing]
-    for topic in missing:
-        emit(
-            log,
-            logging.INFO,
-            "kafka.admin#clear_topics",
-            f"Cannot clear kafka topic that does not exist: {topic}",
-            topic=topic,
-        )
-    topics = [t for t in MANAGED_TOPICS if t in existing]
-    progress.start_task("clearing topics", len(topics))
-    results: dict[str, dict[str, Any]] = {}
-    failures: dict[str, str] = {}
-    if topics:
-        with ThreadPoolExecutor(max_workers=len(topics), thread_name_prefix="clear") as pool:
-            futures = {
-                t: pool.submit(
-                    clear_topic, admin, t, settings, budget, known_partitions=existing[t]
-                )
-                for t in topics
-            }
-            for topic, future in futures.items():
-                try:
-                    results[topic] = future.result()
-                except Exception as exc:  # noqa: BLE001 - reported per topic below
-                    failures[topic] = str(exc)
-                progress.advance(1, description=topic)
-    details: dict[str, Any] = {
-        "records_removed": {t: r["records_removed"] for t, r in results.items()},
-        "total_records_removed": sum(r["records_removed"] for r in results.values()),
-        "partitions_cleared": sum(r["partitions"] for r in results.values()),
-        "attempts": {t: r.get("attempts", 1) for t, r in results.items()},
-        "missing_topics": missing,
-    }
-    if failures:
-        error = KafkaOperationError(
-            f"Could not clear {len(failures)} topic(s): "
-            + "; ".join(f"{t}: {m}" for t, m in failures.items())
-            + (f". Cleared: {', '.join(results)}" if results else "")
-        )
-        error.details = {**details, "failed_topics": failures}  # type: ignore[attr-defined]
-        raise error
-    return details
-
-
-def clear_topic(
+def watermarks(
     admin: AdminClient,
     topic: str,
+    partitions: Collection[int],
     settings: Settings,
-    budget: TimeBudget,
     *,
-    sleep: Callable[[float], None] = time.sleep,
-    known_partitions: int | None = None,
-) -> dict[str, Any]:
-    """Delete all records of ``topic`` up to the high watermark, retrying with backoff.
+    retry: bool = True,
+) -> dict[int, Watermarks]:
+    """Low and high watermarks of ``partitions`` of ``topic``.
 
-    After a failed attempt ``n`` the wait is ``2**n * CLEAR_KAFKA_TOPIC_RETRY_MS``; at most
-    ``CLEAR_KAFKA_TOPIC_MAX_RETRIES`` attempts are made, the offsets being logged each time.
-    ``known_partitions`` (from metadata the caller just read) spares the first attempt a
-    metadata request; every retry reads the topic's metadata afresh.
+    Retriable errors and invalid offsets (librdkafka's ``OFFSET_INVALID``, returned while a
+    partition has no leader) are retried until ``KAFKA_CONNECTION_TIMEOUT_MS`` has passed
+    (with ``retry``); what is still unknown then is ``None`` with the reason.
     """
-    max_attempts = settings.clear_kafka_topic_max_retries
-    attempt = 1
-    while True:
-        partitions = 0
-        try:
-            if attempt == 1 and known_partitions is not None:
-                partitions = known_partitions
-            else:
-                partitions = describe_cluster(admin, settings).partitions.get(topic, 0)
-            if partitions == 0:
-                emit(
-                    log,
-                    logging.INFO,
-                    "kafka.admin#clear_topic",
-                    f"Cannot clear kafka topic that does not exist: {topic}",
-                    topic=topic,
-                )
-                return {"partitions": 0, "records_removed": 0}
-            emit(
-                log,
-                logging.INFO,
-                "kafka.admin#clear_topic",
-                f"Clearing kafka topic: {topic}",
-                topic=topic,
-                attempt=attempt,
-            )
-            before = watermarks(admin, topic, partitions)
-            futures = admin.delete_records(
-                [TopicPartition(topic, p, -1) for p in range(partitions)],  # -1: high watermark
-                request_timeout=ADMIN_TIMEOUT_S,
-                operation_timeout=ADMIN_TIMEOUT_S,
-            )
-            new_low = {tp.partition: int(f.result().low_watermark) for tp, f in futures.items()}
-            removed = sum(new_low[p] - before[p][0] for p in range(partitions))
-            emit(
-                log,
-                logging.INFO,
-                "kafka.admin#clear_topic",
-                f"Successfully cleared kafka topic: {topic}",
-                topic=topic,
-                recordsRemoved=removed,
-            )
-            return {"partitions": partitions, "records_removed": removed, "attempts": attempt}
-        except (KafkaException, KafkaOperationError) as exc:
-            emit(
-                log,
-                logging.ERROR,
-                "kafka.admin#clear_topic",
-                "Failed to delete topic records",
-                topic=topic,
-                attempt=attempt,
-                error=exc,
-                topicMetadata={"topic": topic, "partitions": partitions},
-            )
-            emit(
-                log,
-                logging.ERROR,
-                "kafka.admin#clear_topic",
-                "Failed to delete topic records",
-                topic=topic,
-                attempt=attempt,
-                topicOffsets=_offsets_for_log(admin, topic, partitions),
-            )
-            if attempt >= max_attempts:
-                emit(
-                    log,
-                    logging.CRITICAL,
-                    "kafka.admin#clear_topic",
-                    "Failed to delete topic records after max retries",
-                    topic=topic,
-                    topicMetadata={"topic": topic, "partitions": partitions},
-                )
-                raise KafkaOperationError(
-                    f"clearing topic {topic} failed after {attempt} attempt(s) "
-                    f"(CLEAR_KAFKA_TOPIC_MAX_RETRIES={max_attempts}): {_reason(exc)}"
-                ) from exc
-            wait_ms = 2**attempt * settings.clear_kafka_topic_retry_ms
-            budget.check(f"retry {attempt + 1} of clearing topic {topic}", needed_ms=wait_ms)
-            sleep(wait_ms / 1000)
-            attempt += 1
+    earliest, latest = OffsetSpec.earliest(), OffsetSpec.latest()  # type: ignore[no-untyped-call]
+    low = _offsets(admin, topic, partitions, earliest, settings, retry=retry)
+    high = _offsets(admin, topic, partitions, latest, settings, retry=retry)
+    return {p: _watermarks(low[p], high[p]) for p in partitions}
 
 
-def _offsets_for_log(admin: AdminClient, topic: str, partitions: int) -> Any:
-    if partitions == 0:
-        return []
-    try:
-        marks = watermarks(admin, topic, partitions)
-    except KafkaException as exc:
-        return f"unavailable: {_reason(exc)}"
-    return [{"partition": p, "low": lo, "high": hi} for p, (lo, hi) in marks.items()]
+def _watermarks(low: int | Unknown, high: int | Unknown) -> Watermarks:
+    problem = next((v.reason for v in (low, high) if isinstance(v, Unknown)), None)
+    return Watermarks(
+        low if isinstance(low, int) else None,
+        high if isinstance(high, int) else None,
+        problem,
+    )
 
 
-def preview_clear(admin: AdminClient, settings: Settings) -> dict[str, Any]:
-    """Records each existing managed topic holds (what ``clear_kafka_topics`` would delete)."""
-    view = describe_cluster(admin, settings)
-    existing = _managed(view)
-    records = {t: record_count(admin, t, existing[t]) for t in MANAGED_TOPICS if t in existing}
+def record_counts(
+    admin: AdminClient, topics: Mapping[str, int], settings: Settings
+) -> dict[str, Count]:
+    """Records each topic retains (sum over its partitions), or unknown."""
     return {
-        "records_to_delete": records,
-        "total_records_to_delete": sum(records.values()),
-        "missing_topics": [t for t in MANAGED_TOPICS if t not in existing],
+        topic: total(w.records for w in watermarks(admin, topic, range(n), settings).values())
+        for topic, n in topics.items()
     }
-
-
-def record_count(admin: AdminClient, topic: str, partitions: int) -> int:
-    """Records currently retained in ``topic`` (sum of high - low watermarks)."""
-    try:
-        marks = watermarks(admin, topic, partitions)
-    except KafkaException as exc:
-        raise KafkaOperationError(f"Cannot read offsets of topic {topic}: {_reason(exc)}") from exc
-    return sum(hi - lo for lo, hi in marks.values())
 
 
 def topics_status(admin: AdminClient, settings: Settings) -> dict[str, Any]:
-    """Actual versus desired partitions and replication of each managed topic, with records."""
+    """``bazooka status``: actual versus desired partitions and replication of each managed
+    topic, with the records it holds."""
     view = describe_cluster(admin, settings)
+    records = record_counts(admin, view.managed, settings)
     topics: dict[str, Any] = {}
     for topic, target in MANAGED_TOPICS.items():
-        partitions = view.partitions.get(topic)
-        if partitions is None:
+        if topic not in records:
             topics[topic] = {"exists": False, "target_partitions": target}
             continue
         topics[topic] = {
             "exists": True,
-            "partitions": partitions,
+            "partitions": view.partitions[topic],
             "target_partitions": target,
             "replication_factor": view.replication.get(topic),
-            "records": record_count(admin, topic, partitions),
+            "records": as_json(records[topic]),
         }
     return {
         "brokers": view.brokers,
@@ -459,12 +169,64 @@ def topics_status(admin: AdminClient, settings: Settings) -> dict[str, Any]:
     }
 
 
-def _code(exc: KafkaException) -> int | None:
+def _offsets(
+    admin: AdminClient,
+    topic: str,
+    partitions: Collection[int],
+    spec: OffsetSpec,
+    settings: Settings,
+    *,
+    retry: bool,
+) -> dict[int, int | Unknown]:
+    """One offset per partition; partitions failing retriably are asked again until the
+    deadline."""
+    deadline = time.monotonic() + settings.kafka_connection_timeout_ms / 1000
+    wait = READ_RETRY_FIRST_WAIT_S
+    found: dict[int, int | Unknown] = {}
+    todo = set(partitions)
+    while todo:
+        futures = admin.list_offsets(
+            {TopicPartition(topic, p): spec for p in sorted(todo)}, request_timeout=ADMIN_TIMEOUT_S
+        )
+        for tp, future in futures.items():
+            found[tp.partition] = _offset(future.result)
+        todo = {p for p in todo if _worth_retrying(found[p])}
+        if not todo or not retry or time.monotonic() + wait > deadline:
+            return found
+        time.sleep(wait)
+        wait = min(wait * 2, READ_RETRY_MAX_WAIT_S)
+    return found
+
+
+def _offset(result: Callable[[], object]) -> int | Unknown:
+    """A partition's offset, or why it is unknown (raising only for a non-Kafka error)."""
+    try:
+        offset = int(getattr(result(), "offset", -1))
+    except KafkaException as exc:
+        return Unknown(reason(exc), retriable=is_retriable(exc))
+    if offset < 0:
+        return Unknown("leader unavailable (no valid offset)", retriable=True)
+    return offset
+
+
+def _worth_retrying(value: int | Unknown) -> bool:
+    return isinstance(value, Unknown) and value.retriable
+
+
+def is_retriable(exc: KafkaException) -> bool:
+    """Whether the error says "not now" (see :data:`RETRIABLE_CODES`)."""
+    error = exc.args[0] if exc.args else None
+    return isinstance(error, KafkaError) and (error.retriable() or error.code() in RETRIABLE_CODES)
+
+
+def error_code(exc: KafkaException) -> int | None:
+    """The librdkafka error code carried by ``exc``."""
     arg = exc.args[0] if exc.args else None
     return arg.code() if isinstance(arg, KafkaError) else None
 
 
-def _reason(exc: BaseException) -> str:
+def reason(exc: BaseException) -> str:
+    """``NAME: description`` of a Kafka error, for messages."""
     arg = exc.args[0] if exc.args else None
     if isinstance(arg, KafkaError):
         return f"{arg.name()}: {arg.str()}"

@@ -6,6 +6,12 @@ from typing import Any
 
 from bazooka.settings import Settings
 
+# A request on an established connection may take longer than reaching the broker did.
+MIN_SOCKET_TIMEOUT_MS = 10_000
+# librdkafka's syslog levels: 7 = debug, 0 = only emergencies (in effect, silent).
+LIBRDKAFKA_LOG_DEBUG = 7
+LIBRDKAFKA_LOG_SILENT = 0
+
 
 def common_config(settings: Settings) -> dict[str, Any]:
     """Brokers, client id, timeouts and TLS/SASL in librdkafka's own property names."""
@@ -14,13 +20,15 @@ def common_config(settings: Settings) -> dict[str, Any]:
         "bootstrap.servers": ",".join(settings.kafka_brokers),
         "client.id": settings.service_name,
         "socket.connection.setup.timeout.ms": timeout_ms,
-        "socket.timeout.ms": max(timeout_ms, 10_000),
+        "socket.timeout.ms": max(timeout_ms, MIN_SOCKET_TIMEOUT_MS),
         # Prefer IPv4 for "localhost" so a broker bound to 127.0.0.1 answers at once.
         "broker.address.family": "v4" if _all_localhost(settings) else "any",
         "security.protocol": settings.kafka_security_protocol,
         # librdkafka's own lines (e.g. every refused connect) would drown our structured
         # logs; its failures reach us as errors we translate. LOG_LEVEL=debug turns them on.
-        "log_level": 7 if settings.log_level == "debug" else 0,
+        "log_level": (
+            LIBRDKAFKA_LOG_DEBUG if settings.log_level == "debug" else LIBRDKAFKA_LOG_SILENT
+        ),
     }
     optional = {
         "sasl.mechanism": settings.kafka_sasl_mechanism,

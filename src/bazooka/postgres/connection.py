@@ -7,9 +7,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import psycopg
+from psycopg.rows import TupleRow
 
-from bazooka.errors import PostgresError
+from bazooka.errors import PostgresError, sentence
 from bazooka.settings import Settings
+
+Connection = psycopg.Connection[TupleRow]
+"""The one connection type Bazooka uses: tuples for rows, autocommit, explicit transactions."""
 
 
 def describe_target(settings: Settings) -> str:
@@ -20,9 +24,7 @@ def describe_target(settings: Settings) -> str:
     )
 
 
-def connect(
-    settings: Settings, *, autocommit: bool = True
-) -> psycopg.Connection[tuple[object, ...]]:
+def connect(settings: Settings, *, autocommit: bool = True) -> Connection:
     """Open one connection; raise :class:`PostgresError` with a one-line cause on failure.
 
     ``PG_ACQUIRE_CONNECTION_TIMEOUT_MS`` bounds the connection attempt (libpq counts whole
@@ -43,8 +45,10 @@ def connect(
         )
     except psycopg.Error as exc:
         raise PostgresError(
-            f"Cannot connect to {describe_target(settings)}: {one_line(exc)}. "
-            "Check DB_HOSTNAME, DB_PORT, DB_NAME, DB_USERNAME and DB_PASSWORD."
+            sentence(
+                f"Cannot connect to {describe_target(settings)}: {one_line(exc)}",
+                "Check DB_HOSTNAME, DB_PORT, DB_NAME, DB_USERNAME and DB_PASSWORD.",
+            )
         ) from exc
 
 

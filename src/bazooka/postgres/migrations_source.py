@@ -14,6 +14,7 @@ their ups, for the marker).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 from functools import cache, cached_property
 from importlib import resources
 from pathlib import Path
@@ -25,6 +26,13 @@ _MARKER_LINE = NO_TRANSACTION_MARKER.encode()
 _BOM = "\ufeff".encode()
 
 
+class Direction(StrEnum):
+    """Which half of a migration runs."""
+
+    UP = "up"
+    DOWN = "down"
+
+
 @dataclass(frozen=True)
 class Migration:
     """One migration: its Knex name and its two SQL files."""
@@ -33,16 +41,22 @@ class Migration:
     up_file: Path
     down_file: Path
 
-    def sql(self, direction: str) -> str:
-        """The SQL for ``"up"`` or ``"down"``."""
-        return self.up_sql if direction == "up" else self.down_sql
+    def sql(self, direction: Direction) -> str:
+        """The SQL of one direction."""
+        match direction:
+            case Direction.UP:
+                return self.up_sql
+            case Direction.DOWN:
+                return self.down_sql
 
     @cached_property
     def up_sql(self) -> str:
+        """The ``up`` SQL (read on first use)."""
         return self.up_file.read_text(encoding="utf-8")
 
     @cached_property
     def down_sql(self) -> str:
+        """The ``down`` SQL (read on first use)."""
         return self.down_file.read_text(encoding="utf-8")
 
     @cached_property

@@ -19,28 +19,32 @@ speaks that format. What it keeps from Knex:
 What it does better: the completed list is re-read after the lock is taken, so two runs can
 never apply a migration twice; each transactional migration commits together with its
 bookkeeping row; and every error names the migration and what was left behind.
+
+Each operation is planned first (``plan_migrate``, ``plan_rollback``: read-only, typed, what a
+dry run shows), then applied (``apply_migrate``, ``apply_rollback``), which carries out that
+plan. The tables, the lock and the rows themselves are :mod:`bazooka.postgres.bookkeeping`.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 import psycopg
-from psycopg import sql
 
-from bazooka.errors import MigrationError, MigrationLocked, UnknownMigrations
+from bazooka.errors import MigrationError, MigrationLocked
 from bazooka.logs import emit
-from bazooka.postgres.connection import one_line
-from bazooka.postgres.migrations_source import Migration
+from bazooka.outcome import EarlierSteps, NoLaterEffect
+from bazooka.postgres import bookkeeping
+from bazooka.postgres.bookkeeping import UNLOCK_HINT
+from bazooka.postgres.connection import Connection, one_line
+from bazooka.postgres.migrations_source import Direction, Migration
 from bazooka.postgres.sqlsplit import split_statements
 
 log = logging.getLogger(__name__)
-
-Connection = psycopg.Connection[tuple[Any, ...]]
 
 
 def _ignore(_: object) -> None:
@@ -58,132 +62,241 @@ class Observer:
 
 QUIET = Observer()
 
-TABLE = "knex_migrations"
-LOCK_TABLE = "knex_migrations_lock"
-# How long a run waits for a lock row held inside another run's open transaction.
-LOCK_WAIT = "60s"
-UNLOCK_HINT = (
-    "If no other migration is running (e.g. a previous run was killed), release it with "
-    "`bazooka unlock` (same as `knex migrate:unlock`)."
-)
+
+class TransactionMode(StrEnum):
+    """How a batch runs, decided as Knex 0.21 decides it."""
+
+    ONE = "one transaction"  # every migration of the batch is transactional
+    PER_MIGRATION = "one transaction per migration"  # some opt out: none for those
+
+    @classmethod
+    def of(cls, migrations: Sequence[Migration]) -> TransactionMode:
+        """ONE when every migration is transactional (reads each one's marker)."""
+        return cls.ONE if all(m.transaction for m in migrations) else cls.PER_MIGRATION
 
 
-@dataclass
-class AppliedMigration:
-    """A row of ``knex_migrations``."""
-
-    id: int
-    name: str
-    batch: int
-    migration_time: datetime | None
+# --- migrate --------------------------------------------------------------------------------
 
 
-@dataclass
-class MigrationStatus:
-    """Read-only view of the bookkeeping compared with the migrations we know."""
+@dataclass(frozen=True)
+class MigratePlan(NoLaterEffect):
+    """``migrate``: the pending migrations, applied as one new batch."""
 
-    bookkeeping_exists: bool
-    applied: list[AppliedMigration]
-    pending: list[str]
-    unknown: list[str]
-    locked: bool | None  # None: no lock table
-    lock_rows: int
-    invalid_indexes: list[str] = field(default_factory=list)
+    migrations: tuple[Migration, ...]
+    locked: bool
+    unknown: tuple[str, ...]
+    bookkeeping_ready: bool  # Knex's tables and the lock row exist
 
     @property
-    def latest_batch(self) -> int:
-        """The highest batch number recorded (0 when none)."""
-        return max((m.batch for m in self.applied), default=0)
+    def mode(self) -> TransactionMode:
+        """The batch's transaction policy (the one place it is decided)."""
+        return TransactionMode.of(self.migrations)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form."""
-        batches: dict[int, int] = {}
-        for migration in self.applied:
-            batches[migration.batch] = batches.get(migration.batch, 0) + 1
+        """JSON form."""
         return {
-            "bookkeeping_exists": self.bookkeeping_exists,
-            "applied_count": len(self.applied),
-            "batches": {str(batch): count for batch, count in sorted(batches.items())},
-            "applied": [{"name": m.name, "batch": m.batch} for m in self.applied],
-            "pending_count": len(self.pending),
-            "latest_batch": self.latest_batch,
-            "latest_batch_migrations": [
-                m.name for m in self.applied if m.batch == self.latest_batch and m.batch
-            ],
-            "pending": self.pending,
-            "unknown": self.unknown,
+            "migrations_to_apply": [m.name for m in self.migrations],
+            "count": len(self.migrations),
+            "mode": self.mode.value,
             "locked": self.locked,
-            "lock_rows": self.lock_rows,
-            "invalid_indexes": self.invalid_indexes,
+            "unknown_recorded_migrations": list(self.unknown),
         }
 
+    def headline(self) -> str:
+        """``would apply N migration(s) (mode)``."""
+        return f"would apply {len(self.migrations)} migration(s) ({self.mode.value})"
 
-def status(conn: Connection, known: Sequence[Migration]) -> MigrationStatus:
-    """Applied, pending and unknown migrations and the lock state. Changes nothing."""
-    exists = _table_exists(conn, TABLE)
-    applied = _applied(conn) if exists else []
-    applied_names = {m.name for m in applied}
-    known_names = {m.name for m in known}
-    lock_exists = _table_exists(conn, LOCK_TABLE)
-    locked: bool | None = None
-    lock_rows = 0
-    if lock_exists:
-        rows = conn.execute(sql.SQL("SELECT is_locked FROM {}").format(sql.Identifier(LOCK_TABLE)))
-        values = [r[0] for r in rows.fetchall()]
-        lock_rows = len(values)
-        locked = any(v != 0 for v in values)
-    return MigrationStatus(
-        bookkeeping_exists=exists,
-        applied=applied,
-        pending=[m.name for m in known if m.name not in applied_names],
-        unknown=[m.name for m in applied if m.name not in known_names],
-        locked=locked,
-        lock_rows=lock_rows,
-        invalid_indexes=invalid_indexes(conn),
+
+@dataclass(frozen=True)
+class MigrateResult:
+    """The batch ``migrate`` applied."""
+
+    batch: int | None
+    applied: tuple[str, ...]
+    mode: TransactionMode
+    invalid_indexes: tuple[str, ...] = ()
+
+    @property
+    def applied_count(self) -> int:
+        """How many migrations were applied."""
+        return len(self.applied)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form (``invalid_indexes`` only when there are some)."""
+        out: dict[str, Any] = {
+            "batch": self.batch,
+            "applied": list(self.applied),
+            "applied_count": self.applied_count,
+            "mode": self.mode.value,
+        }
+        if self.invalid_indexes:
+            out["invalid_indexes"] = list(self.invalid_indexes)
+        return out
+
+    def headline(self) -> str:
+        """``applied N migration(s) as batch B`` or ``already up to date``."""
+        if not self.applied:
+            return "already up to date"
+        return f"applied {self.applied_count} migration(s) as batch {self.batch}"
+
+
+def plan_migrate(
+    conn: Connection,
+    known: Sequence[Migration],
+    *,
+    also_pending: frozenset[str] = frozenset(),
+) -> MigratePlan:
+    """The migrations ``migrate`` would apply; ``also_pending``: names an earlier step of a
+    dry run would roll back. Reads only: the bookkeeping tables are created by the apply."""
+    state = bookkeeping.read(conn, known)
+    return MigratePlan(
+        migrations=tuple(m for m in known if m.name not in state.done - also_pending),
+        locked=bool(state.locked),
+        unknown=tuple(state.unknown),
+        bookkeeping_ready=state.ready,
     )
 
 
-def migrate(
+def plan_migrate_from_empty(known: Sequence[Migration]) -> MigratePlan:
+    """What ``migrate`` would do on an empty schema (after ``reset_db`` in a dry run)."""
+    return MigratePlan(tuple(known), locked=False, unknown=(), bookkeeping_ready=False)
+
+
+def apply_migrate(
     conn: Connection,
     known: Sequence[Migration],
+    plan: MigratePlan,
     observer: Observer = QUIET,
-) -> dict[str, Any]:
-    """Apply every pending migration as one new batch (Knex ``migrate.latest``)."""
-    _ensure_bookkeeping(conn)
-    pending = _pending(conn, known)
-    all_transactional = all(m.transaction for m in pending)
-    if all_transactional:
-        applied, batch = _migrate_in_one_transaction(conn, known, observer)
+) -> MigrateResult:
+    """Apply the planned migrations as one new batch (Knex ``migrate.latest``).
+
+    The lock is taken first; a planned migration that another run applied meanwhile is not
+    applied again.
+    """
+    if not plan.bookkeeping_ready:
+        bookkeeping.ensure(conn)
+    if plan.unknown:
+        bookkeeping.completed(conn, known)  # raises, naming them
+    mode = plan.mode
+    if mode is TransactionMode.ONE:
+        applied, batch = _migrate_in_one_transaction(conn, known, plan.migrations, observer)
     else:
-        applied, batch = _run_batch(conn, known, "up", observer)
-    details: dict[str, Any] = {
-        "batch": batch if applied else None,
-        "applied": applied,
-        "applied_count": len(applied),
-        "mode": "one transaction" if all_transactional else "one transaction per migration",
-    }
-    bad = invalid_indexes(conn)
-    if bad:
-        details["invalid_indexes"] = bad
+        applied, batch = _run_batch(conn, known, _Work.up(plan.migrations), observer)
+    result = MigrateResult(
+        batch=batch if applied else None,
+        applied=tuple(applied),
+        mode=mode,
+        invalid_indexes=tuple(bookkeeping.invalid_indexes(conn)),
+    )
     emit(
         log,
         logging.INFO,
         "migrator#migrate",
         f"Applied {len(applied)} migration(s)" + (f" as batch {batch}" if applied else ""),
-        batch=batch if applied else None,
+        batch=result.batch,
     )
-    return details
+    return result
 
 
-def rollback(
+def migrate(
+    conn: Connection, known: Sequence[Migration], observer: Observer = QUIET
+) -> MigrateResult:
+    """Plan, then apply every pending migration as one new batch (Knex ``migrate.latest``)."""
+    return apply_migrate(conn, known, plan_migrate(conn, known), observer)
+
+
+# --- rollback -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RollbackPlan:
+    """``rollback``: the latest batch, newest first."""
+
+    batch: int | None
+    migrations: tuple[Migration, ...]  # newest first
+    locked: bool
+    unknown: tuple[str, ...]
+    note: str | None = None  # why there is nothing to roll back, when an earlier step says so
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        names = [m.name for m in self.migrations]
+        if self.note is not None:
+            return {"migrations_to_roll_back": names, "note": self.note}
+        return {
+            "batch": self.batch,
+            "migrations_to_roll_back": names,
+            "locked": self.locked,
+            "unknown_recorded_migrations": list(self.unknown),
+        }
+
+    def headline(self) -> str:
+        """``would roll back N migration(s)``."""
+        return f"would roll back {len(self.migrations)} migration(s)"
+
+    def then(self, earlier: EarlierSteps) -> EarlierSteps:
+        """Later steps of a dry run find these migrations pending again."""
+        return earlier.with_rolled_back(frozenset(m.name for m in self.migrations))
+
+
+@dataclass(frozen=True)
+class RollbackResult:
+    """The batch ``rollback`` reverted."""
+
+    batch: int | None
+    rolled_back: tuple[str, ...]
+
+    @property
+    def rolled_back_count(self) -> int:
+        """How many migrations were rolled back."""
+        return len(self.rolled_back)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return {
+            "batch": self.batch,
+            "rolled_back": list(self.rolled_back),
+            "rolled_back_count": self.rolled_back_count,
+        }
+
+    def headline(self) -> str:
+        """``rolled back N migration(s) of batch B`` or ``nothing to roll back``."""
+        if not self.rolled_back:
+            return "nothing to roll back"
+        return f"rolled back {self.rolled_back_count} migration(s) of batch {self.batch}"
+
+
+def plan_rollback(conn: Connection, known: Sequence[Migration]) -> RollbackPlan:
+    """The latest batch, as ``rollback`` would revert it."""
+    state = bookkeeping.read(conn, known)
+    by_name = {m.name: m for m in known}
+    return RollbackPlan(
+        batch=state.latest_batch or None,
+        migrations=tuple(
+            by_name[n] for n in reversed(state.latest_batch_migrations) if n in by_name
+        ),
+        locked=bool(state.locked),
+        unknown=tuple(state.unknown),
+    )
+
+
+def plan_rollback_after_reset() -> RollbackPlan:
+    """After ``reset_db`` in a dry run: no bookkeeping, nothing to roll back."""
+    return RollbackPlan(None, (), False, (), note="reset_db leaves no migration to roll back")
+
+
+def apply_rollback(
     conn: Connection,
     known: Sequence[Migration],
+    plan: RollbackPlan,
     observer: Observer = QUIET,
-) -> dict[str, Any]:
-    """Roll back the latest batch, newest first (Knex ``migrate.rollback``)."""
-    _ensure_bookkeeping(conn)
-    _validate_recorded(conn, known)
-    reverted, batch = _run_batch(conn, known, "down", observer)
+) -> RollbackResult:
+    """Roll back the planned batch, newest first, one transaction per migration (Knex
+    ``migrate.rollback``). Refuses, changing nothing, when the latest batch is no longer the
+    planned one by the time the lock is held."""
+    bookkeeping.ensure(conn)
+    bookkeeping.completed(conn, known)  # raises on a migration this Bazooka does not know
+    reverted, batch = _run_batch(conn, known, _Work.down(plan), observer)
     emit(
         log,
         logging.INFO,
@@ -191,146 +304,62 @@ def rollback(
         f"Rolled back {len(reverted)} migration(s)" + (f" of batch {batch}" if reverted else ""),
         batch=batch if reverted else None,
     )
-    return {
-        "batch": batch if reverted else None,
-        "rolled_back": reverted,
-        "rolled_back_count": len(reverted),
-    }
+    return RollbackResult(batch=batch if reverted else None, rolled_back=tuple(reverted))
 
 
-def unlock(conn: Connection) -> dict[str, Any]:
-    """Force-release the lock (Knex ``migrate:unlock``): the lock table becomes one row ``0``."""
-    if not _table_exists(conn, LOCK_TABLE):
-        return {"was_locked": False, "lock_table_exists": False}
-    with conn.transaction():
-        table = sql.Identifier(LOCK_TABLE)
-        rows = conn.execute(sql.SQL("SELECT is_locked FROM {} FOR UPDATE").format(table))
-        was_locked = any(r[0] != 0 for r in rows.fetchall())
-        conn.execute(sql.SQL("DELETE FROM {}").format(table))
-        conn.execute(sql.SQL("INSERT INTO {} (is_locked) VALUES (0)").format(table))
-    emit(
-        log, logging.WARNING, "migrator#unlock", "Released the migration lock", wasLocked=was_locked
-    )
-    return {"was_locked": was_locked, "lock_table_exists": True}
+def rollback(
+    conn: Connection, known: Sequence[Migration], observer: Observer = QUIET
+) -> RollbackResult:
+    """Plan, then roll back the latest batch, newest first (Knex ``migrate.rollback``)."""
+    return apply_rollback(conn, known, plan_rollback(conn, known), observer)
 
 
-def invalid_indexes(conn: Connection) -> list[str]:
-    """Indexes in ``public`` left invalid (e.g. by an interrupted CREATE INDEX CONCURRENTLY)."""
-    rows = conn.execute(
+@dataclass(frozen=True)
+class _Work:
+    """What a batch must do once the lock is held: the plan, checked against the database."""
+
+    direction: Direction
+    planned: tuple[Migration, ...]
+    planned_batch: int | None = None  # rollback: the batch the plan reverts
+
+    @classmethod
+    def up(cls, planned: tuple[Migration, ...]) -> _Work:
+        """Apply ``planned``."""
+        return cls(Direction.UP, planned)
+
+    @classmethod
+    def down(cls, plan: RollbackPlan) -> _Work:
+        """Revert the plan's batch."""
+        return cls(Direction.DOWN, plan.migrations, plan.batch)
+
+    def resolve(self, conn: Connection, known: Sequence[Migration]) -> tuple[list[Migration], int]:
+        """The migrations still to run and the batch number, read after taking the lock.
+
+        Up: a planned migration another run applied meanwhile is skipped (re-read after the
+        lock, so two runs never apply one twice). Down: the latest batch must still be the
+        planned one, or nothing is reverted.
         """
-        SELECT c.relname FROM pg_index i
-        JOIN pg_class c ON c.oid = i.indexrelid
-        JOIN pg_namespace n ON n.oid = c.relnamespace
-        WHERE n.nspname = 'public' AND NOT i.indisvalid ORDER BY 1
-        """
-    ).fetchall()
-    return [r[0] for r in rows]
-
-
-# --- internals -------------------------------------------------------------------------
-
-
-def _table_exists(conn: Connection, name: str) -> bool:
-    row = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (f"public.{name}",)).fetchone()
-    return bool(row and row[0])
-
-
-def _applied(conn: Connection) -> list[AppliedMigration]:
-    rows = conn.execute(
-        sql.SQL("SELECT id, name, batch, migration_time FROM {} ORDER BY id").format(
-            sql.Identifier(TABLE)
-        )
-    ).fetchall()
-    return [AppliedMigration(int(r[0]), str(r[1]), int(r[2] or 0), r[3]) for r in rows]
-
-
-def _ensure_bookkeeping(conn: Connection) -> None:
-    """Create Knex's tables and the idle lock row when missing (serialised between runs)."""
-    if _table_exists(conn, TABLE) and _table_exists(conn, LOCK_TABLE):
-        row = conn.execute(sql.SQL("SELECT 1 FROM {} LIMIT 1").format(sql.Identifier(LOCK_TABLE)))
-        if row.fetchone() is not None:
-            return
-    with conn.transaction():
-        # Two first runs at once must not both create the tables: serialise on a fixed key.
-        conn.execute("SELECT pg_advisory_xact_lock(hashtext('bazooka:knex_migrations'))")
-        conn.execute(
-            "CREATE TABLE IF NOT EXISTS knex_migrations ("
-            "id serial primary key, name varchar(255), batch integer, "
-            "migration_time timestamptz)"
-        )
-        conn.execute(
-            "CREATE TABLE IF NOT EXISTS knex_migrations_lock ("
-            "index serial primary key, is_locked integer)"
-        )
-        conn.execute(
-            "INSERT INTO knex_migrations_lock (is_locked) SELECT 0 "
-            "WHERE NOT EXISTS (SELECT 1 FROM knex_migrations_lock)"
-        )
-
-
-def _validate_recorded(conn: Connection, known: Sequence[Migration]) -> list[str]:
-    """Completed names, in id order; raise :class:`UnknownMigrations` for names we lack."""
-    completed = [m.name for m in _applied(conn)]
-    known_names = {m.name for m in known}
-    unknown = [name for name in completed if name not in known_names]
-    if unknown:
-        raise UnknownMigrations(
-            f"The database records {len(unknown)} migration(s) this Bazooka does not know: "
-            f"{', '.join(unknown)} (Knex: the migration directory is corrupt). It was migrated "
-            "by a newer version; run that version, or one that ships these migrations. "
-            "Nothing was changed."
-        )
-    return completed
-
-
-def _pending(conn: Connection, known: Sequence[Migration]) -> list[Migration]:
-    completed = set(_validate_recorded(conn, known))
-    return [m for m in known if m.name not in completed]
-
-
-def _take_lock(conn: Connection) -> None:
-    """The Knex lock statement; must touch exactly one row."""
-    conn.execute(sql.SQL("SET LOCAL lock_timeout = {}").format(sql.Literal(LOCK_WAIT)))
-    try:
-        cur = conn.execute("UPDATE knex_migrations_lock SET is_locked = 1 WHERE is_locked = 0")
-    except psycopg.errors.LockNotAvailable as exc:
-        raise MigrationLocked(
-            f"Migration table is already locked: another run has held {LOCK_TABLE} for more "
-            f"than {LOCK_WAIT} inside its transaction. Try again when it has finished."
-        ) from exc
-    # The wait bound is for the lock row only, not for the migrations that follow.
-    conn.execute("SET LOCAL lock_timeout TO DEFAULT")
-    if cur.rowcount != 1:
-        raise MigrationLocked(
-            f"Migration table is already locked ({LOCK_TABLE}.is_locked = 1): another "
-            f"migration run is in progress or was killed. {UNLOCK_HINT}"
-        )
-
-
-def _free_lock(conn: Connection) -> None:
-    conn.execute("UPDATE knex_migrations_lock SET is_locked = 0")
-
-
-def _next_batch(conn: Connection) -> int:
-    row = conn.execute("SELECT max(batch) FROM knex_migrations").fetchone()
-    return int(row[0] or 0) + 1 if row else 1
-
-
-def _record(conn: Connection, migration: Migration, direction: str, batch: int) -> bytes:
-    """The bookkeeping statement for one migration, as Knex writes it (literal values)."""
-    if direction == "up":
-        statement = sql.SQL(
-            "INSERT INTO knex_migrations (name, batch, migration_time) VALUES ({}, {}, {})"
-        ).format(sql.Literal(migration.name), sql.Literal(batch), sql.Literal(datetime.now(UTC)))
-    else:
-        statement = sql.SQL("DELETE FROM knex_migrations WHERE name = {}").format(
-            sql.Literal(migration.name)
-        )
-    return statement.as_bytes(conn)
+        if self.direction is Direction.UP:
+            done = set(bookkeeping.completed(conn, known))
+            return [m for m in self.planned if m.name not in done], bookkeeping.next_batch(conn)
+        batch, names = bookkeeping.latest_batch(conn)
+        planned = [m.name for m in self.planned]
+        if names != planned or (batch or None) != self.planned_batch:
+            raise MigrationError(
+                f"The latest batch changed since it was planned (planned: batch "
+                f"{self.planned_batch} with {len(planned)} migration(s); now: batch {batch or None}"
+                f" with {len(names)}): another run migrated meanwhile. Nothing was rolled back."
+            )
+        return list(self.planned), batch
 
 
 def _apply(
-    conn: Connection, migration: Migration, direction: str, batch: int, *, own_transaction: bool
+    conn: Connection,
+    migration: Migration,
+    direction: Direction,
+    batch: int,
+    *,
+    own_transaction: bool,
 ) -> None:
     """Run one migration and write its bookkeeping row.
 
@@ -343,35 +372,37 @@ def _apply(
     if not migration.transaction:
         for statement in split_statements(script):
             conn.execute(statement.encode())
-        conn.execute(_record(conn, migration, direction, batch))
+        conn.execute(bookkeeping.record(conn, migration, direction, batch))
         return
     # "\n;" ends a trailing "--" comment line before the next statement.
-    body = script.encode() + b"\n;\n" + _record(conn, migration, direction, batch) + b";"
+    row = bookkeeping.record(conn, migration, direction, batch)
+    body = script.encode() + b"\n;\n" + row + b";"
     conn.execute(b"BEGIN;\n" + body + b"\nCOMMIT;" if own_transaction else body)
 
 
 def _migrate_in_one_transaction(
-    conn: Connection, known: Sequence[Migration], observer: Observer
+    conn: Connection,
+    known: Sequence[Migration],
+    planned: tuple[Migration, ...],
+    observer: Observer,
 ) -> tuple[list[str], int]:
-    """Every pending migration is transactional: lock, apply, record, unlock — one commit."""
+    """Every planned migration is transactional: lock, apply, record, unlock — one commit."""
     applied: list[str] = []
     batch = 0
     current: Migration | None = None
     try:
         with conn.transaction():
-            _take_lock(conn)
-            # Another run may have finished while we waited for the lock row.
-            pending = _pending(conn, known)
-            batch = _next_batch(conn)
-            observer.starting(len(pending))
-            for migration in pending:
+            bookkeeping.take_lock(conn)
+            todo, batch = _Work.up(planned).resolve(conn, known)
+            observer.starting(len(todo))
+            for migration in todo:
                 observer.before_each(migration.name)
                 current = migration
-                _apply(conn, migration, "up", batch, own_transaction=False)
+                _apply(conn, migration, Direction.UP, batch, own_transaction=False)
                 applied.append(migration.name)
                 observer.after_each(migration.name)
             current = None
-            _free_lock(conn)
+            bookkeeping.free_lock(conn)
     except MigrationLocked:
         raise
     except psycopg.Error as exc:
@@ -386,7 +417,7 @@ def _migrate_in_one_transaction(
 def _run_batch(
     conn: Connection,
     known: Sequence[Migration],
-    direction: str,
+    work: _Work,
     observer: Observer,
 ) -> tuple[list[str], int]:
     """One transaction per migration (none for no-transaction ones), lock held throughout.
@@ -397,48 +428,34 @@ def _run_batch(
     the batch, each migration together with its bookkeeping row, as a crashed Knex run would.
     """
     with conn.transaction():
-        _take_lock(conn)
+        bookkeeping.take_lock(conn)
     conn.execute("SET synchronous_commit = off")
     done: list[str] = []
     current: Migration | None = None
     batch = 0
     try:
-        by_name = {m.name: m for m in known}
-        if direction == "up":
-            todo = _pending(conn, known)
-            batch = _next_batch(conn)
-        else:
-            batch, names = _latest_batch(conn)
-            todo = [by_name[name] for name in names]
+        todo, batch = work.resolve(conn, known)
         observer.starting(len(todo))
         for migration in todo:
             observer.before_each(migration.name)
             current = migration
-            _apply(conn, migration, direction, batch, own_transaction=True)
+            _apply(conn, migration, work.direction, batch, own_transaction=True)
             done.append(migration.name)
             current = None
             observer.after_each(migration.name)
     except BaseException as exc:
         _release_after_failure(conn)
         if isinstance(exc, psycopg.Error):
-            verb = "applied" if direction == "up" else "rolled back"
+            verb = "applied" if work.direction is Direction.UP else "rolled back"
             raise MigrationError(
-                f"Migration {current.name if current else '(bookkeeping)'} ({direction}) "
+                f"Migration {current.name if current else '(bookkeeping)'} ({work.direction}) "
                 f"failed: {one_line(exc)}. {len(done)} migration(s) of this batch were {verb} "
                 f"before it and stay so; the lock was released."
             ) from exc
         raise
     conn.execute("RESET synchronous_commit")
-    _free_lock(conn)
+    bookkeeping.free_lock(conn)
     return done, batch
-
-
-def _latest_batch(conn: Connection) -> tuple[int, list[str]]:
-    rows = conn.execute(
-        "SELECT name, batch FROM knex_migrations "
-        "WHERE batch = (SELECT max(batch) FROM knex_migrations) ORDER BY id DESC"
-    ).fetchall()
-    return (int(rows[0][1]) if rows else 0), [str(r[0]) for r in rows]
 
 
 def _release_after_failure(conn: Connection) -> None:
@@ -447,7 +464,7 @@ def _release_after_failure(conn: Connection) -> None:
         if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
             conn.rollback()
         conn.execute("RESET synchronous_commit")
-        _free_lock(conn)
+        bookkeeping.free_lock(conn)
     except psycopg.Error as exc:
         emit(
             log,

@@ -25,8 +25,6 @@ from v4_proto.dydxprotocol.indexer.off_chain_updates.off_chain_updates_pb2 impor
 from v4_proto.dydxprotocol.indexer.protocol.v1.clob_pb2 import IndexerOrder
 
 QUOTE_CURRENCY_ATOMIC_RESOLUTION = -6
-ORDER_FLAG_CONDITIONAL = 32
-ORDER_FLAG_LONG_TERM = 64
 UINT32_MAX = 2**32 - 1
 UINT64_MAX = 2**64 - 1
 
@@ -92,11 +90,6 @@ class InvalidOrder(ValueError):  # noqa: N818 - a rejected row, reported by id
     """The row cannot be converted without mangling a value; ``reason`` says which."""
 
 
-def is_stateful(order_flags: int) -> bool:
-    """Long-term (64) or conditional (32) bit set — either counts (96 and 160 too)."""
-    return (order_flags // 64) % 2 == 1 or (order_flags // 32) % 2 == 1
-
-
 def scaled_uint64(value: Decimal, exponent: int, what: str) -> int:
     """``value * 10**exponent`` as an unsigned 64-bit integer, exactly, or :class:`InvalidOrder`."""
     # Fast path, taken by every valid row: the exact rational value of the decimal, scaled by
@@ -147,52 +140,90 @@ def _uint32(value: int, what: str) -> int:
     return value
 
 
+class _Joined(NamedTuple):
+    """What the row's joins must provide: subaccount, market scaling, expiry."""
+
+    owner: str
+    subaccount_number: int
+    good_til_block_time: datetime
+    quantums_exponent: int  # size, totalFilled: -atomicResolution
+    subticks_exponent: int  # price, triggerPrice: atomicResolution + 6 - quantumConversionExp.
+
+
 def translate(row: OrderRow) -> list[VulcanMessage]:
     """The order's place message, then its fill update when ``totalFilled`` is non-zero."""
-    owner = row.owner
-    atomic_resolution = row.atomic_resolution
-    quantum_conversion_exponent = row.quantum_conversion_exponent
-    good_til = row.good_til_block_time
-    if owner is None or row.subaccount_number is None:
+    joined = _joined(row)
+    place = _place(row, joined)
+    serialized_id = place.order_place.order.order_id.SerializeToString()
+    key = hashlib.sha256(serialized_id).digest()
+    messages = [VulcanMessage(key, place.SerializeToString())]
+    filled = scaled_uint64(row.total_filled, joined.quantums_exponent, "totalFilled")
+    if filled != 0:
+        update = OffChainUpdateV1()
+        update.order_update.order_id.MergeFromString(serialized_id)
+        update.order_update.total_filled_quantums = filled
+        messages.append(VulcanMessage(key, update.SerializeToString()))
+    return messages
+
+
+def _joined(row: OrderRow) -> _Joined:
+    """The row's subaccount, scaling and expiry, or :class:`InvalidOrder` naming the missing."""
+    if row.owner is None or row.subaccount_number is None:
         raise InvalidOrder("its subaccount does not exist")
-    if atomic_resolution is None or quantum_conversion_exponent is None:
+    if row.atomic_resolution is None or row.quantum_conversion_exponent is None:
         raise InvalidOrder(f"no perpetual market has clobPairId {row.clob_pair_id}")
-    if good_til is None:
+    if row.good_til_block_time is None:
         raise InvalidOrder("goodTilBlockTime is null")
+    # subticks = price * 10^atomicResolution / 10^-6 / 10^quantumConversionExponent
+    return _Joined(
+        owner=row.owner,
+        subaccount_number=row.subaccount_number,
+        good_til_block_time=row.good_til_block_time,
+        quantums_exponent=-row.atomic_resolution,
+        subticks_exponent=row.atomic_resolution
+        - QUOTE_CURRENCY_ATOMIC_RESOLUTION
+        - row.quantum_conversion_exponent,
+    )
+
+
+def _place(row: OrderRow, joined: _Joined) -> OffChainUpdateV1:
+    """``OffChainUpdateV1{orderPlace{order, OPENED}}``, filled field by field."""
     condition_type = _CONDITION_TYPE.get(row.type)
     if condition_type is None:
         raise InvalidOrder(f"order type {row.type!r} has no protocol condition type")
     time_in_force = _TIME_IN_FORCE.get(row.time_in_force)
     if time_in_force is None:
         raise InvalidOrder(f"timeInForce {row.time_in_force!r} is unknown")
-    # subticks = price * 10^atomicResolution / 10^-6 / 10^quantumConversionExponent
-    price_exponent = (
-        atomic_resolution - QUOTE_CURRENCY_ATOMIC_RESOLUTION - quantum_conversion_exponent
-    )
-
     place = OffChainUpdateV1()
     place.order_place.placement_status = OrderPlaceV1.ORDER_PLACEMENT_STATUS_OPENED
     order = place.order_place.order
     order_id = order.order_id
-    order_id.subaccount_id.owner = owner
-    order_id.subaccount_id.number = _uint32(row.subaccount_number, "subaccountNumber")
+    order_id.subaccount_id.owner = joined.owner
+    order_id.subaccount_id.number = _uint32(joined.subaccount_number, "subaccountNumber")
     order_id.client_id = _uint32(row.client_id, "clientId")
     order_id.order_flags = _uint32(row.order_flags, "orderFlags")
     order_id.clob_pair_id = _uint32(row.clob_pair_id, "clobPairId")
     order.side = IndexerOrder.SIDE_BUY if row.side == "BUY" else IndexerOrder.SIDE_SELL
-    order.quantums = scaled_uint64(row.size, -atomic_resolution, "size")
-    order.subticks = scaled_uint64(row.price, price_exponent, "price")
+    order.quantums = scaled_uint64(row.size, joined.quantums_exponent, "size")
+    order.subticks = scaled_uint64(row.price, joined.subticks_exponent, "price")
     # Unix seconds, milliseconds dropped (floor), as blockTimeFromIsoString does.
-    order.good_til_block_time = _uint32(unix_seconds(good_til), "goodTilBlockTime")
+    good_til = unix_seconds(joined.good_til_block_time)
+    order.good_til_block_time = _uint32(good_til, "goodTilBlockTime")
     order.time_in_force = time_in_force
     order.reduce_only = row.reduce_only
     order.client_metadata = _uint32(row.client_metadata, "clientMetadata")
     order.condition_type = condition_type
     if row.trigger_price is not None:
         order.conditional_order_trigger_subticks = scaled_uint64(
-            row.trigger_price, price_exponent, "triggerPrice"
+            row.trigger_price, joined.subticks_exponent, "triggerPrice"
         )
-    # Both must be set (non-empty strings); fee ppm "0" with an address still counts.
+    _optional_fields(order, row)
+    return place
+
+
+def _optional_fields(order: IndexerOrder, row: OrderRow) -> None:
+    """Builder code parameters (both set: fee ppm "0" with an address still counts) and the
+    order router address, only when present, as the original."""
     if row.builder_address and row.fee_ppm:
         params = order.builder_code_params
         params.builder_address = row.builder_address
@@ -200,17 +231,6 @@ def translate(row: OrderRow) -> list[VulcanMessage]:
         params.SetInParent()  # present even when both fields are defaults, as the original
     if row.order_router_address:
         order.order_router_address = row.order_router_address
-
-    serialized_id = order_id.SerializeToString()
-    key = hashlib.sha256(serialized_id).digest()
-    messages = [VulcanMessage(key, place.SerializeToString())]
-    filled = scaled_uint64(row.total_filled, -atomic_resolution, "totalFilled")
-    if filled != 0:
-        update = OffChainUpdateV1()
-        update.order_update.order_id.MergeFromString(serialized_id)
-        update.order_update.total_filled_quantums = filled
-        messages.append(VulcanMessage(key, update.SerializeToString()))
-    return messages
 
 
 def unix_seconds(moment: datetime) -> int:
