@@ -32,10 +32,12 @@ import argparse
 import base64
 import json
 import os
+import pwd
 import shlex
 import shutil
 import signal
 import socket
+import stat
 import struct
 import subprocess
 import sys
@@ -305,6 +307,47 @@ def pg_running() -> bool:
     return own_pid(data / "postmaster.pid", _is_our_postgres) is not None
 
 
+# A Unix socket's path is limited to 107 bytes (sun_path). A checkout deep enough to exceed it
+# gets no socket at all: PostgreSQL is reached over TCP only, as everything here does.
+SOCKET_PATH_MAX = 107
+
+
+def pg_socket_dir(base: Path) -> Path | None:
+    socket_path = f"{base}/.s.PGSQL.{PG_PORT}"
+    return base if len(socket_path.encode()) <= SOCKET_PATH_MAX else None
+
+
+def check_reachable_by(user: str, path: Path) -> None:
+    """Fail, naming the directory, unless ``user`` can traverse every directory above
+    ``path`` (PostgreSQL runs as ``postgres`` when this script runs as root)."""
+    entry = pwd.getpwnam(user)
+    groups = set(os.getgrouplist(user, entry.pw_gid))
+    for parent in reversed(path.parents):
+        info = parent.stat()
+        if info.st_uid == entry.pw_uid:
+            bit = stat.S_IXUSR
+        elif info.st_gid in groups:
+            bit = stat.S_IXGRP
+        else:
+            bit = stat.S_IXOTH
+        if info.st_mode & bit:
+            continue
+        # The mode bits say no; ACLs may still say yes.
+        if run(["test", "-x", str(parent)], as_user=user, check=False).returncode == 0:
+            continue
+        try:
+            owner = pwd.getpwuid(info.st_uid).pw_name
+        except KeyError:
+            owner = str(info.st_uid)
+        raise ServiceError(
+            f"PostgreSQL runs as the {user} user, who cannot enter {parent} "
+            f"({stat.filemode(info.st_mode)}, owner {owner}) to reach its data in {path}. "
+            f"Let it through (chmod o+x {shlex.quote(str(parent))}), or keep this checkout's "
+            f"services elsewhere: BAZOOKA_LOCAL_DIR=/tmp/bazooka-{ROOT.name} (one directory "
+            "per checkout)"
+        )
+
+
 def pg_ready() -> bool:
     result = subprocess.run(
         ["pg_isready", "-h", HOST, "-p", str(PG_PORT), "-U", "postgres", "-d", "postgres"],
@@ -328,9 +371,10 @@ def start_postgres() -> bool:
     owner = "postgres" if IS_ROOT else None
     base, data, log = pg_dirs()
     ensure_dir(STATE)
-    ensure_dir(base, owner)
     if IS_ROOT:
         STATE.chmod(0o755)  # the postgres user must reach its data directory
+        check_reachable_by("postgres", base)
+    ensure_dir(base, owner)
     if not (data / "PG_VERSION").exists():
         pwfile = base / "pwfile"
         pwfile.write_text(PG_SUPERUSER_PASSWORD + "\n")
@@ -354,10 +398,15 @@ def start_postgres() -> bool:
             as_user=owner,
         )
         pwfile.unlink()
-    say(f"starting PostgreSQL on {HOST}:{PG_PORT}")
+    socket_dir = pg_socket_dir(base)
+    say(
+        f"starting PostgreSQL on {HOST}:{PG_PORT}"
+        + ("" if socket_dir else f" (TCP only: a Unix socket in {base} would exceed 107 bytes)")
+    )
+    # pg_ctl hands these options to a shell: quote the path.
     options = (
-        f"-p {PG_PORT} -k {base} -c listen_addresses={HOST} -c timezone=Etc/UTC "
-        "-c max_connections=200 -c shared_buffers=256MB"
+        f"-p {PG_PORT} -k {shlex.quote(str(socket_dir or ''))} -c listen_addresses={HOST} "
+        "-c timezone=Etc/UTC -c max_connections=200 -c shared_buffers=256MB"
     )
     run(
         [
@@ -377,10 +426,12 @@ def start_postgres() -> bool:
     )
     wait_for("PostgreSQL", pg_ready, 60, log)
     record_port("pg")
+    # Over TCP with the superuser's password: works with or without the Unix socket. The
+    # caller's own PG* variables (PGSSLMODE, PGSERVICE, ...) are not for this server.
     psql = [
         "psql",
         "-h",
-        str(base),
+        HOST,
         "-p",
         str(PG_PORT),
         "-U",
@@ -391,19 +442,21 @@ def start_postgres() -> bool:
         "ON_ERROR_STOP=1",
         "-qAt",
     ]
+    psql_env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+    psql_env["PGPASSWORD"] = PG_SUPERUSER_PASSWORD
     exists = run(
-        [*psql, "-c", f"SELECT 1 FROM pg_roles WHERE rolname = '{DB_USER}'"], as_user=owner
+        [*psql, "-c", f"SELECT 1 FROM pg_roles WHERE rolname = '{DB_USER}'"], env=psql_env
     ).stdout.strip()
     if not exists:
         run(
             [*psql, "-c", f"CREATE ROLE {DB_USER} LOGIN SUPERUSER PASSWORD '{DB_PASSWORD}'"],
-            as_user=owner,
+            env=psql_env,
         )
     exists = run(
-        [*psql, "-c", f"SELECT 1 FROM pg_database WHERE datname = '{DB_NAME}'"], as_user=owner
+        [*psql, "-c", f"SELECT 1 FROM pg_database WHERE datname = '{DB_NAME}'"], env=psql_env
     ).stdout.strip()
     if not exists:
-        run([*psql, "-c", f"CREATE DATABASE {DB_NAME} OWNER {DB_USER}"], as_user=owner)
+        run([*psql, "-c", f"CREATE DATABASE {DB_NAME} OWNER {DB_USER}"], env=psql_env)
     return True
 
 

@@ -21,6 +21,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from tests.conftest import ROOT
@@ -214,3 +215,42 @@ def test_a_pid_file_naming_another_process_is_neither_adopted_nor_stopped(
     finally:
         stranger.send_signal(signal.SIGKILL)
         stranger.wait()
+
+
+# --- PostgreSQL under a checkout ---------------------------------------------------------------
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="PostgreSQL runs as another user only under root")
+def test_postgres_state_the_postgres_user_cannot_reach_is_refused_clearly() -> None:
+    private = Path(tempfile.mkdtemp(prefix="bz-private-"))  # mode 0700, owned by root
+    try:
+        checkout = Checkout(private / "bazooka")
+        result = checkout.services("start", "--only", "pg", BAZOOKA_PG_PORT=str(free_port()))
+        assert result.returncode == 1
+        last = last_line(result.stderr)
+        assert f"the postgres user, who cannot enter {private} (drwx------, owner root)" in last
+        assert f"chmod o+x {private}" in last and "BAZOOKA_LOCAL_DIR=" in last
+        assert not (checkout.state / "postgres" / "data").exists()
+    finally:
+        shutil.rmtree(private)
+
+
+def test_postgres_in_a_checkout_too_deep_for_a_unix_socket_runs_over_tcp(
+    open_tmp: Path,
+) -> None:
+    state = open_tmp / ("d" * 60) / "checkout" / ".local"
+    assert len(f"{state}/postgres/.s.PGSQL.5435") > 107
+    port = free_port()
+    env = clean_env(BAZOOKA_LOCAL_DIR=str(state), BAZOOKA_PG_PORT=str(port))
+    services = ROOT / "scripts" / "services.py"
+    try:
+        started = run_script(services, "start", "--only", "pg", env=env)
+        assert started.returncode == 0, started.stderr
+        assert "TCP only" in started.stderr
+        dsn = f"host=127.0.0.1 port={port} dbname=dydx_dev user=dydx_dev"
+        with psycopg.connect(dsn, password="dydxserver123") as conn:
+            assert conn.execute("SELECT 1").fetchone() == (1,)
+    finally:
+        stopped = run_script(services, "stop", "--only", "pg", env=env)
+    assert stopped.returncode == 0, stopped.stderr
+    assert not (state / "postgres" / "data" / "postmaster.pid").exists()
