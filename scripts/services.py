@@ -867,17 +867,22 @@ def warn_ephemeral_ports(names: list[str]) -> None:
 def cmd_start(args: argparse.Namespace) -> int:
     started = []
     warn_ephemeral_ports(selected(args))
-    for name in selected(args):
-        fresh = {
-            "pg": start_postgres,
-            "redis": start_redis,
-            "kafka": lambda: start_kafka(False),
-            "cluster": lambda: start_kafka(True),
-        }[name]()
-        if fresh:
-            started.append(name)
-        else:
-            say(f"{name}: already running (started earlier by this script)")
+    try:
+        for name in selected(args):
+            fresh = {
+                "pg": start_postgres,
+                "redis": start_redis,
+                "kafka": lambda: start_kafka(False),
+                "cluster": lambda: start_kafka(True),
+            }[name]()
+            if fresh:
+                started.append(name)
+            else:
+                say(f"{name}: already running (started earlier by this script)")
+    except ServiceError as exc:
+        if args.json:  # the caller may stop what was started before the failure
+            print(json.dumps({"started": started, "error": str(exc)}))
+        raise
     if args.json:
         print(json.dumps({"started": started}))
     else:

@@ -136,6 +136,70 @@ def checkouts(tmp_path: Path) -> Iterator[tuple[Checkout, Checkout]]:
             checkout.services("stop")
 
 
+# --- deploy-local.sh and test.sh stop at the first failure ----------------------------------
+
+
+def test_deploy_local_stops_when_the_postgres_port_is_taken(
+    tmp_path: Path, foreign_listener: int
+) -> None:
+    env = clean_env(
+        BAZOOKA_LOCAL_DIR=str(tmp_path / "state"), BAZOOKA_PG_PORT=str(foreign_listener)
+    )
+    result = run_script(ROOT / "scripts" / "deploy-local.sh", env=env)
+    assert result.returncode != 0
+    assert "== bazooka run" not in result.stderr, result.stderr
+    # The services error is the last thing said, and it names who holds the port and how to
+    # move it.
+    last = last_line(result.stderr)
+    assert last.startswith(f"[services] error: port {foreign_listener} (PostgreSQL) is taken by")
+    assert f"pid {os.getpid()} (" in last
+    assert "set BAZOOKA_PG_PORT to a free port" in last
+    assert result.stdout == ""
+
+
+def test_deploy_local_never_migrates_a_foreign_postgresql(
+    tmp_path: Path, base_env: dict[str, str]
+) -> None:
+    """The suite's own PostgreSQL is foreign to a fresh state directory: deploying there must
+    refuse to adopt it, let alone migrate it."""
+    port = base_env["DB_PORT"]
+    env = clean_env(BAZOOKA_LOCAL_DIR=str(tmp_path / "state"), BAZOOKA_PG_PORT=port)
+    result = run_script(ROOT / "scripts" / "deploy-local.sh", env=env)
+    assert result.returncode != 0
+    assert "== bazooka run" not in result.stderr, result.stderr
+    last = last_line(result.stderr)
+    assert last.startswith(f"[services] error: port {port} (PostgreSQL) is taken by")
+    if IS_ROOT:  # another user's process is named only when /proc lets us see it
+        assert "postgres" in last and "-D " in last
+
+
+def test_test_script_stops_at_a_taken_port_and_stops_what_it_started(
+    open_tmp: Path, foreign_listener: int
+) -> None:
+    """PostgreSQL starts, then Redis's port is taken: test.sh ends there, with the services
+    error last, and the PostgreSQL it had just started is stopped again."""
+    state = open_tmp / "state"
+    pg_port = free_port()
+    env = clean_env(
+        BAZOOKA_LOCAL_DIR=str(state),
+        BAZOOKA_PG_PORT=str(pg_port),
+        BAZOOKA_REDIS_PORT=str(foreign_listener),
+    )
+    try:
+        result = run_script(ROOT / "scripts" / "test.sh", env=env)
+        assert result.returncode == 1
+        assert "== pytest" not in result.stderr and "== ruff" not in result.stderr
+        assert "starting PostgreSQL" in result.stderr
+        last = last_line(result.stderr)
+        assert last.startswith(f"[services] error: port {foreign_listener} (Redis) is taken by")
+        assert "BAZOOKA_REDIS_PORT" in last
+        assert not (state / "postgres" / "data" / "postmaster.pid").exists()
+        with socket.socket() as sock:
+            assert sock.connect_ex(("127.0.0.1", pg_port)) != 0, "PostgreSQL left running"
+    finally:
+        run_script(ROOT / "scripts" / "services.py", "stop", env=env)
+
+
 # --- two checkouts side by side -------------------------------------------------------------
 
 
