@@ -5,7 +5,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
-eval "$(python3 scripts/services.py start)"
+# Stop here if a service cannot start, with services.py's error as the last words: inside
+# `eval "$(...)"` its exit status would be lost, and the run below would then migrate
+# whatever answers on the port.
+exports="$(python3 scripts/services.py start)" || exit
+eval "$exports"
 echo "== bazooka run --migrate --create-kafka-topics" >&2
 .venv/bin/bazooka run --migrate --create-kafka-topics
 echo "== bazooka status" >&2

@@ -11,9 +11,13 @@ running as root); Apache Kafka 3.9 runs in KRaft mode from its jars on Maven Cen
 once with Maven into the state directory). One broker by default, plus a three-broker cluster
 with --cluster. Idempotent: a service this script already runs is left as is. Each start waits
 until the service answers. `stop` stops only what this script started (pid files in the state
-directory); a port taken by anything else is an error, never reused.
+directory, each checked against the process it names); a port taken by anything else is an
+error naming the process that holds it, never reused.
 
-State directory: $BAZOOKA_LOCAL_DIR (default /tmp/bazooka-local). Ports (override with env):
+State directory: .local/ in this checkout (ignored by git), or $BAZOOKA_LOCAL_DIR. Each checkout
+thus has its own services; two checkouts side by side also need their own ports. Ports
+(override with env; the ports a service was started with are recorded in the state directory's
+ports.json and used until it is stopped and started with others):
 BAZOOKA_PG_PORT=5435  BAZOOKA_REDIS_PORT=6382  BAZOOKA_KAFKA_PORT=9092 (controller +1)
 BAZOOKA_KAFKA_CLUSTER_PORT=19092 (brokers 19092-19094, controllers 19192-19194).
 Keep them below the kernel's ephemeral range (32768-60999 by default; `start` warns otherwise):
@@ -28,9 +32,12 @@ import argparse
 import base64
 import json
 import os
+import pwd
+import shlex
 import shutil
 import signal
 import socket
+import stat
 import struct
 import subprocess
 import sys
@@ -39,12 +46,18 @@ import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-STATE = Path(os.environ.get("BAZOOKA_LOCAL_DIR", "/tmp/bazooka-local"))
+# Per checkout: two clones never share pid files, so neither adopts nor stops the other's services.
+STATE_EXPLICIT = bool(os.environ.get("BAZOOKA_LOCAL_DIR"))
+STATE = Path(os.environ.get("BAZOOKA_LOCAL_DIR") or ROOT / ".local").resolve()
+PORTS_FILE = STATE / "ports.json"
 HOST = "127.0.0.1"
-PG_PORT = int(os.environ.get("BAZOOKA_PG_PORT", "5435"))
-REDIS_PORT = int(os.environ.get("BAZOOKA_REDIS_PORT", "6382"))
-KAFKA_PORT = int(os.environ.get("BAZOOKA_KAFKA_PORT", "9092"))
-CLUSTER_PORT = int(os.environ.get("BAZOOKA_KAFKA_CLUSTER_PORT", "19092"))
+# service -> (the variable that moves it, default port, what it is)
+PORT_VARIABLES = {
+    "pg": ("BAZOOKA_PG_PORT", 5435, "PostgreSQL"),
+    "redis": ("BAZOOKA_REDIS_PORT", 6382, "Redis"),
+    "kafka": ("BAZOOKA_KAFKA_PORT", 9092, "Kafka broker"),
+    "cluster": ("BAZOOKA_KAFKA_CLUSTER_PORT", 19092, "Kafka cluster"),
+}
 # The original's local defaults, so `bazooka` works against these services unconfigured.
 DB_NAME, DB_USER, DB_PASSWORD = "dydx_dev", "dydx_dev", "dydxserver123"
 PG_SUPERUSER_PASSWORD = "postgres"
@@ -60,6 +73,59 @@ def say(message: str) -> None:
     print(f"[services] {message}", file=sys.stderr, flush=True)
 
 
+# --- ports ----------------------------------------------------------------------------------
+
+
+def recorded_ports() -> dict[str, int]:
+    """The port each service of this state directory was last started with."""
+    try:
+        data = json.loads(PORTS_FILE.read_text())
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    return {k: v for k, v in data.items() if k in PORT_VARIABLES and isinstance(v, int)}
+
+
+def chosen_port(service: str) -> int:
+    """Its variable if set, else the port it was last started with here, else the default."""
+    variable, default, _ = PORT_VARIABLES[service]
+    raw = os.environ.get(variable, "").strip()
+    if raw:
+        try:
+            return int(raw)
+        except ValueError:
+            sys.exit(f"[services] error: {variable}={raw!r} is not a port number")
+    return recorded_ports().get(service, default)
+
+
+def record_port(service: str) -> None:
+    ports = {**recorded_ports(), service: chosen_port(service)}
+    ensure_dir(STATE)
+    tmp = PORTS_FILE.with_name("ports.json.tmp")
+    tmp.write_text(json.dumps(ports, indent=1, sort_keys=True) + "\n")
+    tmp.replace(PORTS_FILE)
+
+
+def check_port_unchanged(service: str) -> None:
+    """A service of this checkout already runs: its port cannot change under it."""
+    recorded = recorded_ports().get(service)
+    variable, _, label = PORT_VARIABLES[service]
+    if recorded is not None and recorded != chosen_port(service):
+        raise ServiceError(
+            f"this checkout's {label} runs on port {recorded} (see {PORTS_FILE}), but "
+            f"{variable}={os.environ.get(variable)} asks for port {chosen_port(service)}: "
+            f"unset {variable}, or stop it first (python3 scripts/services.py stop --only "
+            f"{service})"
+        )
+
+
+PG_PORT = chosen_port("pg")
+REDIS_PORT = chosen_port("redis")
+KAFKA_PORT = chosen_port("kafka")
+CLUSTER_PORT = chosen_port("cluster")
+
+
 # --- helpers ------------------------------------------------------------------------------
 
 
@@ -67,6 +133,61 @@ def port_open(port: int, host: str = HOST) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.settimeout(0.5)
         return sock.connect_ex((host, port)) == 0
+
+
+def _cmdline(pid: int) -> list[str] | None:
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return None
+    return raw.rstrip(b"\0").decode(errors="replace").split("\0")
+
+
+def _listening_inodes(port: int) -> set[str]:
+    inodes: set[str] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            # local address (hex ip:port), state (0A = LISTEN), inode
+            if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "0A":
+                inodes.add(fields[9])
+    return inodes
+
+
+def port_holder(port: int) -> str:
+    """'pid N (command line)' of the process listening on ``port``, from /proc; 'an unknown
+    process' when it cannot be seen (another user's, without root)."""
+    wanted = {f"socket:[{inode}]" for inode in _listening_inodes(port)}
+    if wanted:
+        for proc in Path("/proc").iterdir():
+            if not proc.name.isdigit():
+                continue
+            try:
+                fds = list((proc / "fd").iterdir())
+            except OSError:
+                continue
+            for fd in fds:
+                try:
+                    target = str(fd.readlink())
+                except OSError:
+                    continue
+                if target in wanted:
+                    command = " ".join(_cmdline(int(proc.name)) or ["?"])
+                    if len(command) > 200:  # keep both ends: a path at the end says whose
+                        command = command[:90] + " ... " + command[-100:]
+                    return f"pid {proc.name} ({command})"
+    return "an unknown process"
+
+
+def port_taken(port: int, what: str, variable: str) -> ServiceError:
+    return ServiceError(
+        f"port {port} ({what}) is taken by {port_holder(port)}, not by a service this script "
+        f"started from {STATE}; set {variable} to a free port"
+    )
 
 
 def wait_for(what: str, check, timeout: float, log: Path | None = None) -> None:
@@ -101,6 +222,21 @@ def pid_alive(pid_file: Path) -> int | None:
     except PermissionError:
         return pid
     return pid
+
+
+def _same_path(a: str | Path, b: str | Path) -> bool:
+    return os.path.realpath(a) == os.path.realpath(b)
+
+
+def own_pid(pid_file: Path, is_ours) -> int | None:
+    """The pid in ``pid_file`` if that process is alive *and* is the service this state
+    directory started (``is_ours(pid, argv)``). A pid file outliving its process, e.g. across
+    a reboot, may name an unrelated process by now: that one is never adopted or stopped."""
+    pid = pid_alive(pid_file)
+    if pid is None:
+        return None
+    argv = _cmdline(pid)
+    return pid if argv is not None and is_ours(pid, argv) else None
 
 
 def run(
@@ -158,9 +294,58 @@ def pg_dirs() -> tuple[Path, Path, Path]:
     return base, base / "data", base / "postgres.log"
 
 
+def _is_our_postgres(_: int, argv: list[str]) -> bool:
+    _, data, _ = pg_dirs()
+    return any(
+        a == "-D" and i + 1 < len(argv) and _same_path(argv[i + 1], data)
+        for i, a in enumerate(argv)
+    )
+
+
 def pg_running() -> bool:
     _, data, _ = pg_dirs()
-    return (data / "postmaster.pid").exists() and pid_alive(data / "postmaster.pid") is not None
+    return own_pid(data / "postmaster.pid", _is_our_postgres) is not None
+
+
+# A Unix socket's path is limited to 107 bytes (sun_path). A checkout deep enough to exceed it
+# gets no socket at all: PostgreSQL is reached over TCP only, as everything here does.
+SOCKET_PATH_MAX = 107
+
+
+def pg_socket_dir(base: Path) -> Path | None:
+    socket_path = f"{base}/.s.PGSQL.{PG_PORT}"
+    return base if len(socket_path.encode()) <= SOCKET_PATH_MAX else None
+
+
+def check_reachable_by(user: str, path: Path) -> None:
+    """Fail, naming the directory, unless ``user`` can traverse every directory above
+    ``path`` (PostgreSQL runs as ``postgres`` when this script runs as root)."""
+    entry = pwd.getpwnam(user)
+    groups = set(os.getgrouplist(user, entry.pw_gid))
+    for parent in reversed(path.parents):
+        info = parent.stat()
+        if info.st_uid == entry.pw_uid:
+            bit = stat.S_IXUSR
+        elif info.st_gid in groups:
+            bit = stat.S_IXGRP
+        else:
+            bit = stat.S_IXOTH
+        if info.st_mode & bit:
+            continue
+        # The mode bits say no; ACLs may still say yes.
+        if run(["test", "-x", str(parent)], as_user=user, check=False).returncode == 0:
+            continue
+        try:
+            owner = pwd.getpwuid(info.st_uid).pw_name
+        except KeyError:
+            owner = str(info.st_uid)
+        raise ServiceError(
+            f"PostgreSQL runs as the {user} user, who cannot enter {parent} "
+            f"({stat.filemode(info.st_mode)}, owner {owner}) to reach its data in {path}. "
+            f"Let it through (chmod o+x {shlex.quote(str(parent))}), or keep this checkout's "
+            f"services elsewhere: BAZOOKA_LOCAL_DIR=/tmp/bazooka-{ROOT.name} (one directory "
+            "per checkout)"
+        )
 
 
 def pg_ready() -> bool:
@@ -175,20 +360,21 @@ def pg_ready() -> bool:
 
 def start_postgres() -> bool:
     if pg_running():
+        check_port_unchanged("pg")
         wait_for("PostgreSQL", pg_ready, 30)
+        if "pg" not in recorded_ports():
+            record_port("pg")
         return False
     if port_open(PG_PORT):
-        raise ServiceError(
-            f"port {PG_PORT} is taken by a PostgreSQL not started by this script; "
-            "set BAZOOKA_PG_PORT"
-        )
+        raise port_taken(PG_PORT, "PostgreSQL", "BAZOOKA_PG_PORT")
     bindir = pg_bin()
     owner = "postgres" if IS_ROOT else None
     base, data, log = pg_dirs()
     ensure_dir(STATE)
-    ensure_dir(base, owner)
     if IS_ROOT:
         STATE.chmod(0o755)  # the postgres user must reach its data directory
+        check_reachable_by("postgres", base)
+    ensure_dir(base, owner)
     if not (data / "PG_VERSION").exists():
         pwfile = base / "pwfile"
         pwfile.write_text(PG_SUPERUSER_PASSWORD + "\n")
@@ -212,10 +398,15 @@ def start_postgres() -> bool:
             as_user=owner,
         )
         pwfile.unlink()
-    say(f"starting PostgreSQL on {HOST}:{PG_PORT}")
+    socket_dir = pg_socket_dir(base)
+    say(
+        f"starting PostgreSQL on {HOST}:{PG_PORT}"
+        + ("" if socket_dir else f" (TCP only: a Unix socket in {base} would exceed 107 bytes)")
+    )
+    # pg_ctl hands these options to a shell: quote the path.
     options = (
-        f"-p {PG_PORT} -k {base} -c listen_addresses={HOST} -c timezone=Etc/UTC "
-        "-c max_connections=200 -c shared_buffers=256MB"
+        f"-p {PG_PORT} -k {shlex.quote(str(socket_dir or ''))} -c listen_addresses={HOST} "
+        "-c timezone=Etc/UTC -c max_connections=200 -c shared_buffers=256MB"
     )
     run(
         [
@@ -234,10 +425,13 @@ def start_postgres() -> bool:
         as_user=owner,
     )
     wait_for("PostgreSQL", pg_ready, 60, log)
+    record_port("pg")
+    # Over TCP with the superuser's password: works with or without the Unix socket. The
+    # caller's own PG* variables (PGSSLMODE, PGSERVICE, ...) are not for this server.
     psql = [
         "psql",
         "-h",
-        str(base),
+        HOST,
         "-p",
         str(PG_PORT),
         "-U",
@@ -248,19 +442,21 @@ def start_postgres() -> bool:
         "ON_ERROR_STOP=1",
         "-qAt",
     ]
+    psql_env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+    psql_env["PGPASSWORD"] = PG_SUPERUSER_PASSWORD
     exists = run(
-        [*psql, "-c", f"SELECT 1 FROM pg_roles WHERE rolname = '{DB_USER}'"], as_user=owner
+        [*psql, "-c", f"SELECT 1 FROM pg_roles WHERE rolname = '{DB_USER}'"], env=psql_env
     ).stdout.strip()
     if not exists:
         run(
             [*psql, "-c", f"CREATE ROLE {DB_USER} LOGIN SUPERUSER PASSWORD '{DB_PASSWORD}'"],
-            as_user=owner,
+            env=psql_env,
         )
     exists = run(
-        [*psql, "-c", f"SELECT 1 FROM pg_database WHERE datname = '{DB_NAME}'"], as_user=owner
+        [*psql, "-c", f"SELECT 1 FROM pg_database WHERE datname = '{DB_NAME}'"], env=psql_env
     ).stdout.strip()
     if not exists:
-        run([*psql, "-c", f"CREATE DATABASE {DB_NAME} OWNER {DB_USER}"], as_user=owner)
+        run([*psql, "-c", f"CREATE DATABASE {DB_NAME} OWNER {DB_USER}"], env=psql_env)
     return True
 
 
@@ -284,17 +480,31 @@ def redis_ready() -> bool:
         return sock.recv(16).startswith(b"+PONG")
 
 
+def _is_our_redis(pid: int, argv: list[str]) -> bool:
+    # redis-server rewrites its command line ("redis-server 127.0.0.1:6382"); it runs in the
+    # directory given by --dir, this state directory's.
+    try:
+        cwd = Path(f"/proc/{pid}/cwd").readlink()
+    except OSError:
+        return False
+    return "redis-server" in argv[0] and _same_path(cwd, STATE / "redis")
+
+
+def redis_pid() -> int | None:
+    return own_pid(STATE / "redis" / "redis.pid", _is_our_redis)
+
+
 def start_redis() -> bool:
     base = STATE / "redis"
     pid_file = base / "redis.pid"
-    if pid_alive(pid_file):
+    if redis_pid():
+        check_port_unchanged("redis")
         wait_for("Redis", redis_ready, 15)
+        if "redis" not in recorded_ports():
+            record_port("redis")
         return False
     if port_open(REDIS_PORT):
-        raise ServiceError(
-            f"port {REDIS_PORT} is taken by a Redis not started by this script; "
-            "set BAZOOKA_REDIS_PORT"
-        )
+        raise port_taken(REDIS_PORT, "Redis", "BAZOOKA_REDIS_PORT")
     if shutil.which("redis-server") is None:
         apt_install(["redis-server"])
     ensure_dir(base)
@@ -325,11 +535,12 @@ def start_redis() -> bool:
         ]
     )
     wait_for("Redis", redis_ready, 15, base / "redis.log")
+    record_port("redis")
     return True
 
 
 def stop_redis() -> None:
-    stop_pid(STATE / "redis" / "redis.pid", "Redis")
+    stop_pid(STATE / "redis" / "redis.pid", "Redis", _is_our_redis)
 
 
 # --- Kafka ----------------------------------------------------------------------------------
@@ -445,24 +656,36 @@ def _recv(sock: socket.socket, size: int) -> bytes:
     return data
 
 
+def _is_our_kafka(node: dict):
+    config = node["dir"] / "server.properties"
+    return lambda _pid, argv: "kafka.Kafka" in argv and any(_same_path(a, config) for a in argv)
+
+
 def kafka_running(nodes: list[dict]) -> list[bool]:
-    return [pid_alive(n["dir"] / "kafka.pid") is not None for n in nodes]
+    return [own_pid(n["dir"] / "kafka.pid", _is_our_kafka(n)) is not None for n in nodes]
 
 
 def start_kafka(cluster: bool) -> bool:
     nodes = kafka_nodes(cluster)
+    service = "cluster" if cluster else "kafka"
     label = "Kafka cluster (3 brokers)" if cluster else "Kafka broker"
     running = kafka_running(nodes)
+    if any(running):
+        check_port_unchanged(service)
     if all(running):
         wait_for(label, lambda: metadata_broker_count(nodes[0]["port"]) >= len(nodes), 90)
+        if service not in recorded_ports():
+            record_port(service)
         return False
+    variable, base_port = PORT_VARIABLES[service][0], CLUSTER_PORT if cluster else KAFKA_PORT
     for node, alive in zip(nodes, running, strict=True):
-        if not alive and (port_open(node["port"]) or port_open(node["controller"])):
-            raise ServiceError(
-                f"port {node['port']} or {node['controller']} is taken by a process not "
-                "started by this script; "
-                + ("set BAZOOKA_KAFKA_CLUSTER_PORT" if cluster else "set BAZOOKA_KAFKA_PORT")
-            )
+        if alive:
+            continue
+        where = f"Kafka cluster node {node['id']}" if cluster else "Kafka broker"
+        for port, what in ((node["port"], where), (node["controller"], f"{where} controller")):
+            if port_open(port):
+                offset = f" + {port - base_port}" if port != base_port else ""
+                raise port_taken(port, f"{what}, {variable}{offset}", variable)
     libs = kafka_libs()
     cluster_id_file = nodes[0]["dir"].parent / "cluster.id"
     ensure_dir(cluster_id_file.parent)
@@ -524,6 +747,7 @@ def start_kafka(cluster: bool) -> bool:
         120,
         nodes[0]["dir"] / "kafka.log",
     )
+    record_port(service)
     return True
 
 
@@ -536,6 +760,7 @@ def stop_kafka(cluster: bool) -> None:
         stop_pid(
             node["dir"] / "kafka.pid",
             f"Kafka node {node['id']}{' (cluster)' if cluster else ''}",
+            _is_our_kafka(node),
             timeout=60,
         )
 
@@ -543,12 +768,18 @@ def stop_kafka(cluster: bool) -> None:
 def kill_kafka_node(node_id: int, cluster: bool = True) -> None:
     """Used by tests: stop one broker of the cluster abruptly (SIGKILL)."""
     node = next(n for n in kafka_nodes(cluster) if n["id"] == node_id)
-    stop_pid(node["dir"] / "kafka.pid", f"Kafka node {node_id}", sig=signal.SIGKILL)
+    stop_pid(
+        node["dir"] / "kafka.pid", f"Kafka node {node_id}", _is_our_kafka(node), sig=signal.SIGKILL
+    )
 
 
-def stop_pid(pid_file: Path, label: str, timeout: float = 20, sig: int = signal.SIGTERM) -> None:
-    pid = pid_alive(pid_file)
+def stop_pid(
+    pid_file: Path, label: str, is_ours, timeout: float = 20, sig: int = signal.SIGTERM
+) -> None:
+    pid = own_pid(pid_file, is_ours)
     if pid is None:
+        if pid_file.exists() and pid_alive(pid_file) is not None:
+            say(f"{label}: {pid_file} names a process this script did not start; left alone")
         pid_file.unlink(missing_ok=True)
         return
     say(f"stopping {label} (pid {pid})")
@@ -582,7 +813,10 @@ def env_lines(cluster: bool) -> list[str]:
     if cluster:
         brokers = ",".join(f"{HOST}:{n['port']}" for n in kafka_nodes(True))
         lines.append(f"export KAFKA_CLUSTER_BROKER_URLS={brokers}")
-    lines.append(f"export BAZOOKA_LOCAL_DIR={STATE}")
+    if STATE_EXPLICIT:
+        # Only when chosen explicitly: exported by default, it would make the scripts of another
+        # checkout used from the same shell adopt this one's services.
+        lines.append(f"export BAZOOKA_LOCAL_DIR={shlex.quote(str(STATE))}")
     return lines
 
 
@@ -633,17 +867,22 @@ def warn_ephemeral_ports(names: list[str]) -> None:
 def cmd_start(args: argparse.Namespace) -> int:
     started = []
     warn_ephemeral_ports(selected(args))
-    for name in selected(args):
-        fresh = {
-            "pg": start_postgres,
-            "redis": start_redis,
-            "kafka": lambda: start_kafka(False),
-            "cluster": lambda: start_kafka(True),
-        }[name]()
-        if fresh:
-            started.append(name)
-        else:
-            say(f"{name}: already running (started earlier by this script)")
+    try:
+        for name in selected(args):
+            fresh = {
+                "pg": start_postgres,
+                "redis": start_redis,
+                "kafka": lambda: start_kafka(False),
+                "cluster": lambda: start_kafka(True),
+            }[name]()
+            if fresh:
+                started.append(name)
+            else:
+                say(f"{name}: already running (started earlier by this script)")
+    except ServiceError as exc:
+        if args.json:  # the caller may stop what was started before the failure
+            print(json.dumps({"started": started, "error": str(exc)}))
+        raise
     if args.json:
         print(json.dumps({"started": started}))
     else:
@@ -673,7 +912,7 @@ def cmd_stop(args: argparse.Namespace) -> int:
 def cmd_status(_: argparse.Namespace) -> int:
     state = {
         "pg": pg_running(),
-        "redis": pid_alive(STATE / "redis" / "redis.pid") is not None,
+        "redis": redis_pid() is not None,
         "kafka": all(kafka_running(kafka_nodes(False))),
         "cluster": all(kafka_running(kafka_nodes(True))),
     }
@@ -682,6 +921,15 @@ def cmd_status(_: argparse.Namespace) -> int:
 
 
 def cmd_env(args: argparse.Namespace) -> int:
+    running = {
+        "pg": pg_running(),
+        "redis": redis_pid() is not None,
+        "kafka": any(kafka_running(kafka_nodes(False))),
+        "cluster": args.cluster and any(kafka_running(kafka_nodes(True))),
+    }
+    for service, up in running.items():
+        if up:
+            check_port_unchanged(service)
     print("\n".join(env_lines(args.cluster)))
     return 0
 

@@ -7,15 +7,27 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
 
-started="$(python3 scripts/services.py start --cluster --json)"
-started="$(python3 -c 'import json,sys; print(",".join(json.loads(sys.argv[1])["started"]))' "$started")"
+started_names() {
+  python3 -c 'import json,sys; print(",".join(json.loads(sys.argv[1] or "{}").get("started", [])))' "$1"
+}
+# A service that cannot start stops the run at once, with services.py's error as the last
+# words; what this run had started before it is stopped quietly.
+if ! started="$(python3 scripts/services.py start --cluster --json)"; then
+  started="$(started_names "$started")"
+  if [ -n "$started" ] && [ -z "${BAZOOKA_KEEP_SERVICES:-}" ]; then
+    python3 scripts/services.py stop --only "$started" >/dev/null 2>&1 || true
+  fi
+  exit 1
+fi
+started="$(started_names "$started")"
 cleanup() {
   if [ -n "$started" ] && [ -z "${BAZOOKA_KEEP_SERVICES:-}" ]; then
     python3 scripts/services.py stop --only "$started" || true
   fi
 }
 trap cleanup EXIT
-eval "$(python3 scripts/services.py env --cluster)"
+exports="$(python3 scripts/services.py env --cluster)" || exit
+eval "$exports"
 
 echo "== ruff" >&2
 .venv/bin/ruff check src tests bench scripts

@@ -3,9 +3,13 @@ the real services started by ``scripts/services.py``."""
 
 from __future__ import annotations
 
+import atexit
+import functools
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -36,13 +40,26 @@ def service_env() -> dict[str, str]:
     return env
 
 
+@functools.cache
+def _empty_dir() -> str:
+    path = tempfile.mkdtemp(prefix="bazooka-cli-")
+    atexit.register(shutil.rmtree, path, True)
+    return path
+
+
 def cli(
-    env: Mapping[str, str], *args: str, stdin: str | None = None, timeout: float = 120
+    env: Mapping[str, str],
+    *args: str,
+    stdin: str | None = None,
+    timeout: float = 120,
+    cwd: Path | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run the ``bazooka`` command as a user would, in its own process."""
+    """Run the ``bazooka`` command as a user would, in its own process: in ``cwd``, by default
+    an empty directory, so that no ``.env`` file lying around joins ``env``."""
     return subprocess.run(
         [sys.executable, "-m", "bazooka", *args],
         env=dict(env),
+        cwd=cwd or _empty_dir(),
         input=stdin,
         capture_output=True,
         text=True,

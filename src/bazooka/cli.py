@@ -26,6 +26,7 @@ from bazooka.steps import STEPS
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from bazooka.envfiles import EnvFiles
     from bazooka.report import Report
     from bazooka.settings import Settings
 
@@ -83,6 +84,11 @@ def _event_flag(add: Callable[..., argparse.Action], field: str, help_text: str)
 def _output_flags(cmd: argparse.ArgumentParser) -> None:
     cmd.add_argument("--json", action="store_true", help="print a JSON document on stdout")
     cmd.add_argument(
+        "--env-dir",
+        metavar="DIR",
+        help="read the .env files from DIR (default: the working directory)",
+    )
+    cmd.add_argument(
         "--log-level",
         choices=list(LEVELS),
         help="JSON logs on stderr at this level (default: LOG_LEVEL, or warning on a terminal)",
@@ -112,14 +118,18 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     out = sys.stdout
     try:
+        from bazooka.envfiles import read_env_files  # noqa: PLC0415
         from bazooka.settings import Settings  # noqa: PLC0415
 
-        settings = Settings.from_env()
+        env_files = read_env_files(args.env_dir, os.environ)
+        env_files.apply(os.environ)  # as dotenv-flow does: libpq's PG* variables too
+        settings = Settings.from_env(sources=env_files.sources)
     except BazookaError as exc:
         return _fail(out, args.json, exc)
     _configure_logs(args.log_level or _default_log_level(settings.log_level))
+    env_files.log_warnings()
     if args.command == "status":
-        return _status(out, args.json, settings)
+        return _status(out, args.json, settings, env_files)
     if args.command == "unlock":
         return _unlock(out, args.json, settings)
     return _run(out, args, settings)
@@ -198,17 +208,21 @@ def _console(out: TextIO) -> Console:
     return Console(file=out, width=160, no_color=True)
 
 
-def _status(out: TextIO, as_json: bool, settings: Settings) -> int:
+def _status(out: TextIO, as_json: bool, settings: Settings, env_files: EnvFiles) -> int:
     from bazooka import status  # noqa: PLC0415
 
     state = status.gather(settings)
+    reachable = status.all_reachable(state)
     if as_json:
+        state["env_files"] = env_files.to_dict()
         out.write(json.dumps(state, indent=2, default=str) + "\n")
     else:
         from bazooka.console import status_tables  # noqa: PLC0415
 
-        status_tables(_console(out), state)
-    return ExitCode.OK if status.all_reachable(state) else ExitCode.FAILED
+        console = _console(out)
+        console.print(env_files.describe(), markup=False, highlight=False)
+        status_tables(console, state)
+    return ExitCode.OK if reachable else ExitCode.FAILED
 
 
 def _unlock(out: TextIO, as_json: bool, settings: Settings) -> int:

@@ -150,9 +150,13 @@ class Settings:
     redis_reconnect_timeout_ms: int = _env("REDIS_RECONNECT_TIMEOUT_MS", 500, _integer(1))
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        """Read and validate the settings; raise :class:`ConfigError` naming every bad variable."""
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, *, sources: Mapping[str, str] | None = None
+    ) -> Settings:
+        """Read and validate the settings; raise :class:`ConfigError` naming every bad variable
+        (and, for a variable in ``sources``, the file it came from)."""
         env = os.environ if environ is None else environ
+        sources = sources or {}
         values: dict[str, Any] = {}
         problems: list[str] = []
         for spec in dataclasses.fields(cls):
@@ -164,7 +168,8 @@ class Settings:
                 values[spec.name] = spec.metadata["parse"](raw)
             except ValueError as exc:
                 shown = "***" if name in SECRET_VARIABLES else repr(raw)
-                problems.append(f"{name}={shown} {exc}")
+                origin = f" (from {sources[name]})" if name in sources else ""
+                problems.append(f"{name}={shown} {exc}{origin}")
         if problems:
             raise ConfigError("Invalid configuration: " + "; ".join(problems))
         settings = cls(**values)

@@ -503,8 +503,8 @@ def _free_port_pair() -> int:
 def own_broker() -> Iterator[OwnBroker]:
     state = Path(tempfile.mkdtemp(prefix="bz-vulcan-broker-"))
     # Reuse the Kafka jars of the shared services instead of resolving them with Maven again.
-    shared = os.environ.get("BAZOOKA_LOCAL_DIR")
-    if shared and (Path(shared) / "kafka" / "libs").is_dir():
+    shared = os.environ.get("BAZOOKA_LOCAL_DIR") or ROOT / ".local"
+    if (Path(shared) / "kafka" / "libs").is_dir():
         (state / "kafka").mkdir(parents=True)
         (state / "kafka" / "libs").symlink_to(Path(shared) / "kafka" / "libs")
     port = _free_port_pair()
