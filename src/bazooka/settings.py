@@ -16,7 +16,7 @@ import dataclasses
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 from bazooka.errors import ConfigError
@@ -50,10 +50,10 @@ class Secret:
         return hash(self._value)
 
 
-Parser = Callable[[str], Any]
+T = TypeVar("T")
 
 
-def _integer(low: int | None = None, high: int | None = None) -> Parser:
+def _integer(low: int | None = None, high: int | None = None) -> Callable[[str], int]:
     def parse(raw: str) -> int:
         try:
             value = int(raw.strip(), 10)
@@ -74,7 +74,7 @@ def _boolean(raw: str) -> bool:
     return raw == "true"
 
 
-def _choice(options: tuple[str, ...], *, lower: bool = False) -> Parser:
+def _choice(options: tuple[str, ...], *, lower: bool = False) -> Callable[[str], str]:
     def parse(raw: str) -> str:
         value = raw.lower() if lower else raw
         if value not in options:
@@ -92,7 +92,8 @@ def _secret(raw: str) -> Secret:
     return Secret(raw)
 
 
-def _env(name: str, default: Any, parse: Parser = _text) -> Any:
+def _env(name: str, default: T, parse: Callable[[str], T]) -> T:
+    """A setting read from the variable ``name`` with ``parse``; ``default`` when unset or empty."""
     return field(default=default, metadata={"env": name, "parse": parse})
 
 
@@ -101,23 +102,23 @@ class Settings:
     """Everything Bazooka reads from its environment. Build it with :meth:`from_env`."""
 
     # Service
-    service_name: str = _env("SERVICE_NAME", "bazooka")
+    service_name: str = _env("SERVICE_NAME", "bazooka", _text)
     node_env: str | None = _env("NODE_ENV", None, _choice(NODE_ENVS))
     log_level: str = _env("LOG_LEVEL", "info", _choice(LOG_LEVELS, lower=True))
     prevent_breaking_changes_without_force: bool = _env(
         "PREVENT_BREAKING_CHANGES_WITHOUT_FORCE", True, _boolean
     )
     bugsnag_key: Secret | None = _env("BUGSNAG_KEY", None, _secret)
-    bugsnag_release_stage: str | None = _env("BUGSNAG_RELEASE_STAGE", None)
-    bugsnag_notify_endpoint: str | None = _env("BUGSNAG_NOTIFY_ENDPOINT", None)
+    bugsnag_release_stage: str | None = _env("BUGSNAG_RELEASE_STAGE", None, _text)
+    bugsnag_notify_endpoint: str | None = _env("BUGSNAG_NOTIFY_ENDPOINT", None, _text)
     # Lambda: do not start a step (or a retry wait) with less than this much time left.
     lambda_time_reserve_ms: int = _env("BAZOOKA_LAMBDA_RESERVE_MS", 10_000, _integer(0))
 
     # PostgreSQL
-    db_hostname: str = _env("DB_HOSTNAME", "localhost")
+    db_hostname: str = _env("DB_HOSTNAME", "localhost", _text)
     db_port: int = _env("DB_PORT", 5435, _integer(1, 65535))
-    db_name: str = _env("DB_NAME", "dydx_dev")
-    db_username: str = _env("DB_USERNAME", "dydx_dev")
+    db_name: str = _env("DB_NAME", "dydx_dev", _text)
+    db_username: str = _env("DB_USERNAME", "dydx_dev", _text)
     db_password: Secret = _env("DB_PASSWORD", Secret("dydxserver123"), _secret)
     pg_pool_min: int = _env("PG_POOL_MIN", 1, _integer(0))
     pg_pool_max: int = _env("PG_POOL_MAX", 2, _integer(1))
@@ -126,7 +127,7 @@ class Settings:
     )
 
     # Kafka
-    kafka_broker_urls: str = _env("KAFKA_BROKER_URLS", "localhost:9092")
+    kafka_broker_urls: str = _env("KAFKA_BROKER_URLS", "localhost:9092", _text)
     kafka_connection_timeout_ms: int = _env("KAFKA_CONNECTION_TIMEOUT_MS", 5_000, _integer(1))
     kafka_replication_factor: int = _env("KAFKA_REPLICATION_FACTOR", 3, _integer(1))
     kafka_max_batch_websocket_message_size_bytes: int = _env(
@@ -135,12 +136,12 @@ class Settings:
     kafka_security_protocol: str = _env(
         "KAFKA_SECURITY_PROTOCOL", "plaintext", _choice(SECURITY_PROTOCOLS, lower=True)
     )
-    kafka_sasl_mechanism: str | None = _env("KAFKA_SASL_MECHANISM", None)
-    kafka_sasl_username: str | None = _env("KAFKA_SASL_USERNAME", None)
+    kafka_sasl_mechanism: str | None = _env("KAFKA_SASL_MECHANISM", None, _text)
+    kafka_sasl_username: str | None = _env("KAFKA_SASL_USERNAME", None, _text)
     kafka_sasl_password: Secret | None = _env("KAFKA_SASL_PASSWORD", None, _secret)
-    kafka_ssl_ca_location: str | None = _env("KAFKA_SSL_CA_LOCATION", None)
-    kafka_ssl_certificate_location: str | None = _env("KAFKA_SSL_CERTIFICATE_LOCATION", None)
-    kafka_ssl_key_location: str | None = _env("KAFKA_SSL_KEY_LOCATION", None)
+    kafka_ssl_ca_location: str | None = _env("KAFKA_SSL_CA_LOCATION", None, _text)
+    kafka_ssl_certificate_location: str | None = _env("KAFKA_SSL_CERTIFICATE_LOCATION", None, _text)
+    kafka_ssl_key_location: str | None = _env("KAFKA_SSL_KEY_LOCATION", None, _text)
     kafka_ssl_key_password: Secret | None = _env("KAFKA_SSL_KEY_PASSWORD", None, _secret)
     clear_kafka_topic_retry_ms: int = _env("CLEAR_KAFKA_TOPIC_RETRY_MS", 3_000, _integer(0))
     clear_kafka_topic_max_retries: int = _env("CLEAR_KAFKA_TOPIC_MAX_RETRIES", 3, _integer(1))
@@ -181,17 +182,6 @@ class Settings:
     def replace(self, **changes: Any) -> Settings:
         """A copy with some fields changed (tests, tools)."""
         return dataclasses.replace(self, **changes)
-
-    def public_view(self) -> dict[str, Any]:
-        """The settings as shown to operators, by variable name: secrets masked."""
-        view: dict[str, Any] = {}
-        for spec in dataclasses.fields(self):
-            value = getattr(self, spec.name)
-            if isinstance(value, Secret):
-                value = "***"
-            view[spec.metadata["env"]] = value
-        view["REDIS_URL"] = mask_url(self.redis_url.get_secret_value())
-        return view
 
     @property
     def kafka_brokers(self) -> list[str]:
