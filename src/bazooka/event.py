@@ -106,17 +106,19 @@ def _decode_proxy_body(proxy: Mapping[str, Any]) -> Any:
         raise InvalidEvent(f"Invalid event: API Gateway body is not valid JSON ({exc})") from None
 
 
+# JSON's names for the Python types json.loads produces (bool before int: a bool is an int).
+_JSON_KINDS: tuple[tuple[str, type | tuple[type, ...]], ...] = (
+    ("null", type(None)),
+    ("boolean", bool),
+    ("number", (int, float)),
+    ("string", str),
+    ("array", (list, tuple)),
+    ("object", Mapping),
+)
+
+
 def _json_kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list | tuple):
-        return "array"
-    if isinstance(value, Mapping):
-        return "object"
-    return type(value).__name__
+    """What JSON calls the kind of ``value`` (for messages)."""
+    return next(
+        (kind for kind, types in _JSON_KINDS if isinstance(value, types)), type(value).__name__
+    )

@@ -25,13 +25,9 @@ def murmur2(data: bytes) -> int:
         k = (k * _M) & _MASK
         h = (h * _M) & _MASK
         h ^= k
-    rest = length & 3
-    if rest == 3:
-        h ^= data[end + 2] << 16
-    if rest >= 2:
-        h ^= data[end + 1] << 8
-    if rest >= 1:
-        h ^= data[end]
+    # The last 1-3 bytes, little-endian (Java's fall-through switch on length % 4).
+    if end < length:
+        h ^= int.from_bytes(data[end:], "little")
         h = (h * _M) & _MASK
     h ^= h >> 13
     h = (h * _M) & _MASK

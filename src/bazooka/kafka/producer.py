@@ -24,6 +24,13 @@ PARTITION_CHECKS = 1_000
 # linger sent batches of one or two records, whose produce requests cost the producer and the
 # broker more CPU than the records themselves. flush() sends what waits at once regardless.
 LINGER_MS = 1_000
+# The local queue's bounds, which bound the memory whatever the order count.
+QUEUE_MAX_KBYTES = 65_536
+QUEUE_MAX_MESSAGES = 200_000
+# How long a send waits for acknowledgements to free room when the local queue is full.
+QUEUE_FULL_WAIT_S = 0.05
+# Delivery errors quoted in a failure (all are counted).
+KEPT_ERRORS = 5
 
 
 @dataclass
@@ -70,8 +77,8 @@ class AckedProducer:
             "linger.ms": min(LINGER_MS, delivery_timeout_ms // 2),  # must stay below the timeout
             "compression.type": "none",  # kafkajs consumers (Vulcan) read none and gzip only
             "message.timeout.ms": delivery_timeout_ms,
-            "queue.buffering.max.kbytes": 65_536,  # bounds memory whatever the order count
-            "queue.buffering.max.messages": 200_000,
+            "queue.buffering.max.kbytes": QUEUE_MAX_KBYTES,
+            "queue.buffering.max.messages": QUEUE_MAX_MESSAGES,
         }
         self._producer = Producer(config)
 
@@ -85,12 +92,12 @@ class AckedProducer:
                 self._producer.produce(self.topic, value, key, -1, self._on_delivery)
                 break
             except BufferError:
-                self._producer.poll(0.05)
+                self._producer.poll(QUEUE_FULL_WAIT_S)
         self.stats.produced += 1
 
     def poll(self) -> None:
         """Serve acknowledgements received so far."""
-        self._producer.poll(0)
+        self._producer.poll(0)  # no wait: only what has arrived
 
     def flush(self, timeout_s: float) -> DeliveryStats:
         """Wait (at most ``timeout_s``) until every queued record is acknowledged or failed."""
@@ -100,7 +107,7 @@ class AckedProducer:
     def _on_delivery(self, err: KafkaError | None, msg: Message) -> None:
         if err is not None:
             self.stats.failed += 1
-            if len(self.stats.errors) < 5:
+            if len(self.stats.errors) < KEPT_ERRORS:
                 self.stats.errors.append(f"{err.name()}: {err.str()}")
             return
         self.stats.delivered += 1
