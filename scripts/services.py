@@ -43,7 +43,9 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypedDict
 
 ROOT = Path(__file__).resolve().parent.parent
 # Per checkout: two clones never share pid files, so neither adopts nor stops the other's services.
@@ -63,6 +65,19 @@ DB_NAME, DB_USER, DB_PASSWORD = "dydx_dev", "dydx_dev", "dydxserver123"
 PG_SUPERUSER_PASSWORD = "postgres"
 KAFKA_VERSION_MARKER = "kafka_2.13-3.9.1.jar"
 IS_ROOT = os.geteuid() == 0
+
+
+IsOurs = Callable[[int, list[str]], bool]
+"""Whether a process (pid, argv) is the service this script started from this checkout."""
+
+
+class KafkaNode(TypedDict):
+    """One Kafka node (broker and controller) this script runs."""
+
+    id: int
+    dir: Path
+    port: int
+    controller: int
 
 
 class ServiceError(RuntimeError):
@@ -190,7 +205,9 @@ def port_taken(port: int, what: str, variable: str) -> ServiceError:
     )
 
 
-def wait_for(what: str, check, timeout: float, log: Path | None = None) -> None:
+def wait_for(
+    what: str, check: Callable[[], bool], timeout: float, log: Path | None = None
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -228,7 +245,7 @@ def _same_path(a: str | Path, b: str | Path) -> bool:
     return os.path.realpath(a) == os.path.realpath(b)
 
 
-def own_pid(pid_file: Path, is_ours) -> int | None:
+def own_pid(pid_file: Path, is_ours: IsOurs) -> int | None:
     """The pid in ``pid_file`` if that process is alive *and* is the service this state
     directory started (``is_ours(pid, argv)``). A pid file outliving its process, e.g. across
     a reboot, may name an unrelated process by now: that one is never adopted or stopped."""
@@ -240,7 +257,7 @@ def own_pid(pid_file: Path, is_ours) -> int | None:
 
 
 def run(
-    cmd: list[str], *, as_user: str | None = None, check: bool = True, **kw
+    cmd: list[str], *, as_user: str | None = None, check: bool = True, **kw: Any
 ) -> subprocess.CompletedProcess[str]:
     if as_user and IS_ROOT:
         cmd = ["runuser", "-u", as_user, "--", *cmd]
@@ -294,7 +311,7 @@ def pg_dirs() -> tuple[Path, Path, Path]:
     return base, base / "data", base / "postgres.log"
 
 
-def _is_our_postgres(_: int, argv: list[str]) -> bool:
+def _is_our_postgres(_pid: int, argv: list[str]) -> bool:
     _, data, _ = pg_dirs()
     return any(
         a == "-D" and i + 1 < len(argv) and _same_path(argv[i + 1], data)
@@ -574,7 +591,7 @@ def kafka_libs() -> Path:
     return libs
 
 
-def kafka_nodes(cluster: bool) -> list[dict]:
+def kafka_nodes(cluster: bool) -> list[KafkaNode]:
     if not cluster:
         return [
             {
@@ -595,7 +612,7 @@ def kafka_nodes(cluster: bool) -> list[dict]:
     ]
 
 
-def kafka_config(node: dict, nodes: list[dict]) -> str:
+def kafka_config(node: KafkaNode, nodes: list[KafkaNode]) -> str:
     voters = ",".join(f"{n['id']}@{HOST}:{n['controller']}" for n in nodes)
     rf = len(nodes)
     return "\n".join(
@@ -642,7 +659,7 @@ def metadata_broker_count(port: int) -> int:
         header = _recv(sock, 4)
         payload = _recv(sock, struct.unpack(">i", header)[0])
     # correlation id (4), then brokers array
-    count = struct.unpack(">i", payload[4:8])[0]
+    count = int(struct.unpack(">i", payload[4:8])[0])
     return max(count, 0)
 
 
@@ -656,12 +673,12 @@ def _recv(sock: socket.socket, size: int) -> bytes:
     return data
 
 
-def _is_our_kafka(node: dict):
+def _is_our_kafka(node: KafkaNode) -> IsOurs:
     config = node["dir"] / "server.properties"
     return lambda _pid, argv: "kafka.Kafka" in argv and any(_same_path(a, config) for a in argv)
 
 
-def kafka_running(nodes: list[dict]) -> list[bool]:
+def kafka_running(nodes: list[KafkaNode]) -> list[bool]:
     return [own_pid(n["dir"] / "kafka.pid", _is_our_kafka(n)) is not None for n in nodes]
 
 
@@ -774,7 +791,7 @@ def kill_kafka_node(node_id: int, cluster: bool = True) -> None:
 
 
 def stop_pid(
-    pid_file: Path, label: str, is_ours, timeout: float = 20, sig: int = signal.SIGTERM
+    pid_file: Path, label: str, is_ours: IsOurs, timeout: float = 20, sig: int = signal.SIGTERM
 ) -> None:
     pid = own_pid(pid_file, is_ours)
     if pid is None:
@@ -869,12 +886,13 @@ def cmd_start(args: argparse.Namespace) -> int:
     warn_ephemeral_ports(selected(args))
     try:
         for name in selected(args):
-            fresh = {
+            starters: dict[str, Callable[[], bool]] = {
                 "pg": start_postgres,
                 "redis": start_redis,
                 "kafka": lambda: start_kafka(False),
                 "cluster": lambda: start_kafka(True),
-            }[name]()
+            }
+            fresh = starters[name]()
             if fresh:
                 started.append(name)
             else:
@@ -900,12 +918,13 @@ def cmd_stop(args: argparse.Namespace) -> int:
     for name in reversed(SERVICES):
         if name not in names:
             continue
-        {
+        stoppers: dict[str, Callable[[], None]] = {
             "pg": stop_postgres,
             "redis": stop_redis,
             "kafka": lambda: stop_kafka(False),
             "cluster": lambda: stop_kafka(True),
-        }[name]()
+        }
+        stoppers[name]()
     return 0
 
 

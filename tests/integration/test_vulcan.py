@@ -249,10 +249,10 @@ def _scaled(value: str, exponent: int) -> int:
 
 def _condition(order_type: str) -> int:
     if order_type.startswith("STOP_"):
-        return IndexerOrder.CONDITION_TYPE_STOP_LOSS
+        return int(IndexerOrder.CONDITION_TYPE_STOP_LOSS)
     if order_type.startswith("TAKE_PROFIT"):
-        return IndexerOrder.CONDITION_TYPE_TAKE_PROFIT
-    return IndexerOrder.CONDITION_TYPE_UNSPECIFIED
+        return int(IndexerOrder.CONDITION_TYPE_TAKE_PROFIT)
+    return int(IndexerOrder.CONDITION_TYPE_UNSPECIFIED)
 
 
 def reference_messages(order: Order) -> list[bytes]:
@@ -399,6 +399,7 @@ def read_range(
                         continue
                     raise AssertionError(f"reading {TO_VULCAN} back failed: {error}")
                 partition, offset = message.partition(), message.offset()
+                assert partition is not None and offset is not None
                 start, end = wanted[partition]
                 if start <= offset < end:
                     key, value = message.key(), message.value()

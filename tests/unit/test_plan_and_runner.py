@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,8 +66,11 @@ class Ran(NoLaterEffect):
         return f"ran {self.name}"
 
 
-def _plan_only(ctx: Any, earlier: EarlierSteps, name: str) -> Ran:
-    return Ran(name)
+def _plan_only(name: str) -> Callable[[Any, EarlierSteps], Ran]:
+    def plan(ctx: Any, earlier: EarlierSteps) -> Ran:
+        return Ran(name)
+
+    return plan
 
 
 @pytest.fixture
@@ -81,7 +85,7 @@ def recorded(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     table = tuple(
         dataclasses.replace(
             spec,
-            plan=lambda ctx, earlier, name=spec.name: _plan_only(ctx, earlier, name),
+            plan=_plan_only(spec.name),
             apply=record,
         )
         for spec in steps.STEPS

@@ -320,7 +320,8 @@ def test_step_details_keep_their_keys_and_json_types(
 
 def _report(*steps: StepOutcome, failure: BazookaError | None = None) -> dict[str, Any]:
     report = Report(BazookaEvent(migrate=True).as_dict(), list(steps), failure=failure)
-    return json.loads(json.dumps(report.to_dict()))
+    decoded: dict[str, Any] = json.loads(json.dumps(report.to_dict()))
+    return decoded
 
 
 STEP_KEYS = {"name", "status", "destructive", "duration_s", "details"}

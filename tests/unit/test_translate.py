@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -251,7 +252,7 @@ def test_good_til_block_time_drops_milliseconds() -> None:
     ],
 )
 def test_rows_the_original_would_mangle_are_rejected(
-    change: dict[str, object], reason: str
+    change: dict[str, Any], reason: str
 ) -> None:
     with pytest.raises(InvalidOrder) as err:
         translate(LONG_TERM._replace(**change))
