@@ -251,9 +251,7 @@ def test_good_til_block_time_drops_milliseconds() -> None:
         ({"size": Decimal("NaN")}, "is not an integer"),
     ],
 )
-def test_rows_the_original_would_mangle_are_rejected(
-    change: dict[str, Any], reason: str
-) -> None:
+def test_rows_the_original_would_mangle_are_rejected(change: dict[str, Any], reason: str) -> None:
     with pytest.raises(InvalidOrder) as err:
         translate(LONG_TERM._replace(**change))
     assert reason in str(err.value)
