@@ -3,13 +3,12 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 
 import pytest
 
 from bazooka.settings import Settings
-from tests.helpers import admin_dsn, make_settings, service_env
+from tests.helpers import make_settings, scratch_database, service_env
 
 
 @pytest.fixture
@@ -21,17 +20,8 @@ def base_env() -> dict[str, str]:
 @pytest.fixture
 def scratch_db(base_env: dict[str, str]) -> Iterator[dict[str, str]]:
     """A fresh, empty database; yields the environment pointing at it; dropped afterwards."""
-    import psycopg
-
-    name = f"bz_test_{uuid.uuid4().hex[:10]}"
-    admin = make_settings(base_env)
-    with psycopg.connect(admin_dsn(admin), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield {**base_env, "DB_NAME": name}
-    finally:
-        with psycopg.connect(admin_dsn(admin), autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with scratch_database(base_env) as env:
+        yield env
 
 
 @pytest.fixture

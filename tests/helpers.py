@@ -10,7 +10,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Mapping
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -80,3 +82,19 @@ def admin_dsn(settings: Settings, dbname: str = "postgres") -> str:
         f"host={settings.db_hostname} port={settings.db_port} dbname={dbname} "
         f"user={settings.db_username} password={settings.db_password.get_secret_value()}"
     )
+
+
+@contextmanager
+def scratch_database(base_env: Mapping[str, str]) -> Iterator[dict[str, str]]:
+    """A fresh, empty database; the environment pointing at it; dropped afterwards."""
+    import psycopg
+
+    name = f"bz_test_{uuid.uuid4().hex[:10]}"
+    admin = make_settings(base_env)
+    with psycopg.connect(admin_dsn(admin), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield {**base_env, "DB_NAME": name}
+    finally:
+        with psycopg.connect(admin_dsn(admin), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -69,7 +69,7 @@ from bazooka.settings import Settings
 from bazooka.vulcan import orders as vulcan_orders
 from bazooka.vulcan.send import send_stateful_orders
 from bazooka.vulcan.translate import OrderRow
-from tests.helpers import ROOT, make_settings
+from tests.helpers import ROOT, make_settings, scratch_database, service_env
 
 PARTITIONS = MANAGED_TOPICS[TO_VULCAN]
 STEP = "send_stateful_orders_to_vulcan"
@@ -460,20 +460,25 @@ def migrate_scratch(settings: Settings) -> None:
         insert_markets(conn)
 
 
-@pytest.fixture
-def vulcan(db_settings: Settings) -> VulcanDb:
-    migrate_scratch(db_settings)
-    admin = connect_admin(db_settings)
-    ensure_topics(admin, db_settings, NullProgress())
-    partitions = describe_cluster(admin, db_settings).partitions.get(TO_VULCAN)
+def prepare_vulcan(settings: Settings) -> VulcanDb:
+    """Migrate the scratch database, add the markets, make sure to-vulcan has its partitions."""
+    migrate_scratch(settings)
+    admin = connect_admin(settings)
+    ensure_topics(admin, settings, NullProgress())
+    partitions = describe_cluster(admin, settings).partitions.get(TO_VULCAN)
     if partitions != PARTITIONS:
         pytest.fail(
-            f"{TO_VULCAN} on {db_settings.kafka_broker_urls} has {partitions} partitions, not "
+            f"{TO_VULCAN} on {settings.kafka_broker_urls} has {partitions} partitions, not "
             f"{PARTITIONS}: someone left it so; delete it and run again",
             pytrace=False,
         )
     run_id = uuid.uuid4().hex
-    return VulcanDb(db_settings, owner=f"dydx1vulcantest{run_id}", router=f"dydx1router{run_id}")
+    return VulcanDb(settings, owner=f"dydx1vulcantest{run_id}", router=f"dydx1router{run_id}")
+
+
+@pytest.fixture
+def vulcan(db_settings: Settings) -> VulcanDb:
+    return prepare_vulcan(db_settings)
 
 
 @dataclass
@@ -681,39 +686,75 @@ def bulk_orders(owner: str, count: int, seed: int = 7) -> list[Order]:
 # --- tests ---------------------------------------------------------------------------------------
 
 
-def test_sends_each_open_stateful_order_once_exactly_and_in_its_java_partition(
-    vulcan: VulcanDb,
-) -> None:
-    hand = hand_checked_orders(vulcan.owner, vulcan.router)
-    bulk = bulk_orders(vulcan.owner, 300)
-    selected = [*hand.values(), *bulk]
-    with vulcan.conn() as conn:
-        insert_orders(conn, [*selected, *excluded_orders(vulcan.owner)])
-    filled = [o for o in selected if Decimal(o.total_filled) != 0]
+@dataclass
+class Sent:
+    """One run of the step over the hand-checked and 300 bulk orders, read back from Kafka."""
 
-    before = high_watermarks(vulcan.settings)
-    report = vulcan.run_step()
-    after = high_watermarks(vulcan.settings)
+    vulcan: VulcanDb
+    hand: dict[str, Order]
+    selected: list[Order]
+    filled: list[Order]
+    report: Report
+    records: list[Record]
 
-    assert report.ok, report.failure
-    (outcome,) = report.steps
+    @property
+    def place_of(self) -> dict[tuple[Any, ...], Record]:
+        return {r.order_id_tuple: r for r in self.records if r.kind == "order_place"}
+
+    @property
+    def update_of(self) -> dict[tuple[Any, ...], Record]:
+        return {r.order_id_tuple: r for r in self.records if r.kind == "order_update"}
+
+    def placed(self, name: str) -> IndexerOrder:
+        """The order of a hand-checked place message, whose placement status is OPENED."""
+        record = self.place_of[self.hand[name].order_id]
+        assert (
+            record.update.order_place.placement_status == OrderPlaceV1.ORDER_PLACEMENT_STATUS_OPENED
+        )
+        return record.update.order_place.order
+
+
+@pytest.fixture(scope="module")
+def sent() -> Iterator[Sent]:
+    """The send, once for the tests below that read what it sent."""
+    with scratch_database(service_env()) as env:
+        vulcan = prepare_vulcan(make_settings(env))
+        hand = hand_checked_orders(vulcan.owner, vulcan.router)
+        selected = [*hand.values(), *bulk_orders(vulcan.owner, 300)]
+        with vulcan.conn() as conn:
+            insert_orders(conn, [*selected, *excluded_orders(vulcan.owner)])
+        before = high_watermarks(vulcan.settings)
+        report = vulcan.run_step()
+        after = high_watermarks(vulcan.settings)
+        records = ours(read_range(vulcan.settings, before, after), vulcan.owner, vulcan.router)
+        filled = [o for o in selected if Decimal(o.total_filled) != 0]
+        yield Sent(vulcan, hand, selected, filled, report, records)
+
+
+def test_the_report_counts_every_order_and_every_acknowledged_message(sent: Sent) -> None:
+    assert sent.report.ok, sent.report.failure
+    (outcome,) = sent.report.steps
     assert outcome.name == STEP
     details = outcome.details
-    assert details["orders_read"] == details["orders_sent"] == len(selected) == 305
+    assert details["orders_read"] == details["orders_sent"] == len(sent.selected) == 305
     assert details["invalid_orders"] == 0
-    assert details["order_updates"] == len(filled)
+    assert details["order_updates"] == len(sent.filled)
     assert details["messages_produced"] == details["messages_acknowledged"]
-    assert details["messages_acknowledged"] == len(selected) + len(filled)
+    assert details["messages_acknowledged"] == len(sent.selected) + len(sent.filled)
     assert details["partitions"] == PARTITIONS
+    assert len(sent.records) == details["messages_acknowledged"]
 
-    records = ours(read_range(vulcan.settings, before, after), vulcan.owner, vulcan.router)
-    assert len(records) == details["messages_acknowledged"]
 
-    # Keys and partitions.
-    for record in records:
+def test_keys_are_the_order_ids_sha256_in_the_java_partitioners_partition(sent: Sent) -> None:
+    for record in sent.records:
         assert record.key == hashlib.sha256(record.order_id.SerializeToString()).digest()
         assert record.partition == java_partition(record.key, PARTITIONS)
-    by_fixed_id = {r.order_id_tuple[1:]: r for r in records if r.order_id_tuple[0] == FIXED_OWNER}
+
+
+def test_fixed_keys_land_where_kafkas_java_client_puts_them(sent: Sent) -> None:
+    by_fixed_id = {
+        r.order_id_tuple[1:]: r for r in sent.records if r.order_id_tuple[0] == FIXED_OWNER
+    }
     assert set(by_fixed_id) == set(FIXED_KEYS)
     for order_id, (key_hex, partition) in FIXED_KEYS.items():
         record = by_fixed_id[order_id]
@@ -721,15 +762,15 @@ def test_sends_each_open_stateful_order_once_exactly_and_in_its_java_partition(
         assert record.key.hex() == key_hex
         assert record.partition == partition, f"{order_id} not in Java's partition {partition}"
 
-    # Exactly one place per selected order, nothing for the others; values as they must be.
-    places = [r for r in records if r.kind == "order_place"]
-    updates = [r for r in records if r.kind == "order_update"]
-    assert Counter(r.order_id_tuple for r in places) == Counter(o.order_id for o in selected)
-    assert {r.order_id_tuple for r in updates} == {o.order_id for o in filled}
-    assert len(updates) == len(filled)
-    place_of = {r.order_id_tuple: r for r in places}
-    update_of = {r.order_id_tuple: r for r in updates}
-    for order in selected:
+
+def test_one_exact_place_per_selected_order_and_each_update_after_its_place(sent: Sent) -> None:
+    places = [r for r in sent.records if r.kind == "order_place"]
+    updates = [r for r in sent.records if r.kind == "order_update"]
+    assert Counter(r.order_id_tuple for r in places) == Counter(o.order_id for o in sent.selected)
+    assert {r.order_id_tuple for r in updates} == {o.order_id for o in sent.filled}
+    assert len(updates) == len(sent.filled)
+    place_of, update_of = sent.place_of, sent.update_of
+    for order in sent.selected:
         expected = reference_messages(order)
         assert place_of[order.order_id].value == expected[0], order
         if len(expected) == 2:
@@ -740,15 +781,12 @@ def test_sends_each_open_stateful_order_once_exactly_and_in_its_java_partition(
             assert (update.key, update.partition) == (place.key, place.partition)
             assert update.offset > place.offset
 
-    # Field by field, against values worked out by hand.
-    def placed(name: str) -> IndexerOrder:
-        record = place_of[hand[name].order_id]
-        assert (
-            record.update.order_place.placement_status == OrderPlaceV1.ORDER_PLACEMENT_STATUS_OPENED
-        )
-        return record.update.order_place.order
 
-    btc = placed("btc_long_term")
+# Field by field, against values worked out by hand.
+
+
+def test_hand_checked_long_term_order_with_a_zero_fee_builder(sent: Sent) -> None:
+    btc = sent.placed("btc_long_term")
     assert btc.order_id.subaccount_id.owner == FIXED_OWNER
     assert btc.order_id.subaccount_id.number == 0
     assert (btc.order_id.client_id, btc.order_id.order_flags, btc.order_id.clob_pair_id) == (
@@ -769,9 +807,11 @@ def test_sends_each_open_stateful_order_once_exactly_and_in_its_java_partition(
     assert btc.HasField("builder_code_params")  # fee ppm "0" with an address counts
     assert btc.builder_code_params.builder_address == "dydx1builderzero"
     assert btc.builder_code_params.fee_ppm == 0
-    assert btc.order_router_address == vulcan.router
+    assert btc.order_router_address == sent.vulcan.router
 
-    eth = placed("eth_stop")
+
+def test_hand_checked_stop_order(sent: Sent) -> None:
+    eth = sent.placed("eth_stop")
     assert eth.order_id.subaccount_id.number == 1
     assert eth.side == IndexerOrder.SIDE_BUY
     assert eth.quantums == 1_500_000_000  # 1.5 * 10^9
@@ -783,7 +823,9 @@ def test_sends_each_open_stateful_order_once_exactly_and_in_its_java_partition(
     assert eth.good_til_block_time == 1_876_221_045  # 2029-06-15T12:30:45Z
     assert not eth.HasField("builder_code_params")
 
-    dup = placed("dup_take_profit")
+
+def test_hand_checked_take_profit_on_a_shared_clob_pair(sent: Sent) -> None:
+    dup = sent.placed("dup_take_profit")
     assert dup.order_id.client_id == 4_294_967_295
     assert dup.quantums == 12_345_678  # 12.345678 * 10^6 (market id 3, not 7)
     assert dup.subticks == 123_000_000  # 0.0123 * 10^(-6+6+10)
@@ -794,7 +836,9 @@ def test_sends_each_open_stateful_order_once_exactly_and_in_its_java_partition(
     assert dup.builder_code_params.builder_address == "dydx1builder"
     assert dup.builder_code_params.fee_ppm == 250
 
-    sol = placed("sol_160")
+
+def test_hand_checked_order_with_flags_160_and_a_trigger_on_a_limit(sent: Sent) -> None:
+    sol = sent.placed("sol_160")
     assert sol.order_id.subaccount_id.number == 7
     assert sol.order_id.order_flags == 160
     assert sol.quantums == 30_000_000  # 3 * 10^7
@@ -805,14 +849,16 @@ def test_sends_each_open_stateful_order_once_exactly_and_in_its_java_partition(
     assert sol.client_metadata == 4_294_967_295
     assert not sol.HasField("builder_code_params")  # address without fee ppm
 
-    filled_btc = placed("btc_filled")
-    assert filled_btc.order_id.subaccount_id.owner == vulcan.owner
+
+def test_hand_checked_partly_filled_order_and_its_update(sent: Sent) -> None:
+    filled_btc = sent.placed("btc_filled")
+    assert filled_btc.order_id.subaccount_id.owner == sent.vulcan.owner
     assert filled_btc.order_id.subaccount_id.number == 128
     assert filled_btc.quantums == 5_000_000_000  # 0.5 * 10^10
     assert filled_btc.subticks == 6_400_000_000  # 64000 * 10^5
     assert filled_btc.order_router_address == ""
     assert not filled_btc.HasField("builder_code_params")  # fee ppm without an address
-    update = update_of[hand["btc_filled"].order_id].update.order_update
+    update = sent.update_of[sent.hand["btc_filled"].order_id].update.order_update
     assert update.order_id == filled_btc.order_id
     assert update.total_filled_quantums == 1_234_000_000  # 0.1234 * 10^10
 
