@@ -8,8 +8,9 @@ from typing import Any
 import psycopg
 
 from bazooka.event import BazookaEvent
+from bazooka.postgres.bookkeeping import LOCK_TABLE, TABLE
 from bazooka.postgres.connection import connect
-from bazooka.postgres.maintenance import INDEXER_TABLES
+from bazooka.postgres.maintenance import INDEXER_TABLES, MATERIALIZED_VIEWS
 from bazooka.report import StepStatus
 from bazooka.runner import run
 from bazooka.settings import Settings
@@ -38,6 +39,23 @@ def rows(conn: psycopg.Connection[tuple[Any, ...]], query: str) -> list[tuple[An
 
 def counts(conn: psycopg.Connection[tuple[Any, ...]], tables: tuple[str, ...]) -> dict[str, int]:
     return {t: rows(conn, f'SELECT count(*) FROM "{t}"')[0][0] for t in tables}
+
+
+def test_the_indexer_tables_clear_db_knows_are_exactly_those_the_migrations_create(
+    db_settings: Settings,
+) -> None:
+    """Both directions: a table added by a new migration must join INDEXER_TABLES."""
+    assert run(BazookaEvent(migrate=True), db_settings).ok
+    with connect(db_settings) as conn:
+        kinds = rows(
+            conn,
+            "SELECT c.relkind::text, c.relname FROM pg_class c "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p', 'm')",
+        )
+    tables = {name for kind, name in kinds if kind in ("r", "p")} - {TABLE, LOCK_TABLE}
+    assert tables == set(INDEXER_TABLES)
+    assert {name for kind, name in kinds if kind == "m"} == set(MATERIALIZED_VIEWS)
 
 
 def test_clear_db_empties_the_indexer_keeps_the_rest_and_refreshes_stale_views(
