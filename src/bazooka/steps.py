@@ -17,6 +17,7 @@ Kafka never loads the Kafka client.
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -143,7 +144,7 @@ def _migration_observer(ctx: StepContext, task: str, verb: str) -> Observer:
     return Observer(starting, before_each, after_each)
 
 
-def _pg_errors(ctx: StepContext, what: str) -> Any:
+def _pg_errors(ctx: StepContext, what: str) -> AbstractContextManager[None]:
     """A context manager turning psycopg errors into :class:`PostgresError` naming ``what``."""
     from bazooka.postgres.connection import translated  # noqa: PLC0415
 
