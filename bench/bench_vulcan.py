@@ -3,13 +3,16 @@
 For each size N it seeds N open stateful orders (several markets and subaccounts) into a fresh
 scratch database with COPY, makes sure ``to-vulcan`` exists with its 210 partitions, then
 times a child process ``.venv/bin/bazooka run --send-stateful-orders-to-vulcan --json``
-pointed at that database: wall time, orders/s and the child's peak RSS (``wait4`` rusage of
-that child alone). The run counts only if its JSON report says every message was acknowledged.
+pointed at that database: wall time, orders/s, CPU time (``wait4`` rusage of that child and of
+the worker processes it waited for) and the peak of the resident memory of all its processes
+summed (sampled from /proc every 10 ms). The run counts only if its JSON report says every
+message was acknowledged.
 
     eval "$(python3 scripts/services.py env)"
     export KAFKA_BROKER_URLS=127.0.0.1:39092 KAFKA_REPLICATION_FACTOR=1   # your own broker
     .venv/bin/python bench/bench_vulcan.py                  # N = 100000 and 1000000
     .venv/bin/python bench/bench_vulcan.py --orders 250000  # one size of your choice
+    .venv/bin/python bench/bench_vulcan.py --orders 300000 --profile  # cProfile, in process
 
 Exit status: 0 when every run verified and met its target, 1 otherwise.
 See bench/README.md for what the figures mean.
@@ -23,6 +26,7 @@ import os
 import random
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -48,9 +52,10 @@ QUOTE_ATOMIC_RESOLUTION = -6
 
 # (target wall seconds, target peak RSS MiB or None) per size; other sizes: no target.
 TARGETS: dict[int, tuple[float, float | None]] = {
-    100_000: (8.0, None),
-    1_000_000: (60.0, 300 * 1_000_000 / 2**20),  # "300 MB" = 300e6 bytes ~ 286 MiB
+    100_000: (1.5, None),
+    1_000_000: (10.0, 300 * 1_000_000 / 2**20),  # "300 MB" = 300e6 bytes ~ 286 MiB
 }
+RSS_SAMPLE_INTERVAL_S = 0.01
 
 
 @dataclass(frozen=True)
@@ -99,6 +104,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--keep-db", action="store_true", help="keep the scratch databases (names printed)"
     )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="run the step in this process, in one process, under cProfile; print the top "
+        "functions by cumulative and by own time (no targets)",
+    )
     args = parser.parse_args(argv)
     sizes = args.orders or list(DEFAULT_SIZES)
     settings = Settings.from_env()
@@ -111,11 +122,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     all_ok = True
     for n in sizes:
-        all_ok &= bench_one(settings, n, args.subaccounts, args.seed, keep_db=args.keep_db)
+        all_ok &= bench_one(
+            settings, n, args.subaccounts, args.seed, keep_db=args.keep_db, profile=args.profile
+        )
     return 0 if all_ok else 1
 
 
-def bench_one(settings: Settings, n: int, subaccounts: int, seed: int, *, keep_db: bool) -> bool:
+def bench_one(
+    settings: Settings, n: int, subaccounts: int, seed: int, *, keep_db: bool, profile: bool
+) -> bool:
     """Seed ``n`` orders into a scratch database, time one operator run, verify, report."""
     db_name = f"bz_bench_vulcan_{n}_{uuid.uuid4().hex[:8]}"
     _admin_sql(settings, f'CREATE DATABASE "{db_name}"')
@@ -127,6 +142,9 @@ def bench_one(settings: Settings, n: int, subaccounts: int, seed: int, *, keep_d
         print(f"[N={n}] seeded {n} orders ({filled} with fills) in {time.monotonic() - t0:.1f} s")
         topic = ensure_vulcan_topic(settings)
         print(f"[N={n}] {TO_VULCAN}: {topic}")
+        if profile:
+            profile_step(settings.replace(db_name=db_name, vulcan_workers=1))
+            return True
         result = run_step(db_name)
     finally:
         if keep_db:
@@ -268,7 +286,7 @@ def ensure_vulcan_topic(settings: Settings) -> str:
 
 @dataclass(frozen=True)
 class RunResult:
-    """The child's exit code, JSON report, wall time and peak RSS."""
+    """The child's exit code, JSON report, wall time, CPU time and peak RSS (all processes)."""
 
     exit_code: int
     report: dict[str, Any] | None
@@ -276,6 +294,23 @@ class RunResult:
     cpu_s: float
     max_rss_kib: int
     stderr_tail: str
+
+
+def profile_step(settings: Settings) -> None:
+    """The step in this process, one process, under cProfile: where the time goes."""
+    import cProfile
+    import pstats
+
+    from bazooka.event import BazookaEvent
+    from bazooka.runner import run
+
+    profiler = cProfile.Profile()
+    started = time.monotonic()
+    report = profiler.runcall(run, BazookaEvent(send_stateful_orders_to_vulcan=True), settings)
+    print(f"under cProfile: {time.monotonic() - started:.1f} s, ok={report.ok}")
+    stats = pstats.Stats(profiler).strip_dirs()
+    stats.sort_stats("cumulative").print_stats(25)
+    stats.sort_stats("tottime").print_stats(15)
 
 
 def run_step(db_name: str) -> RunResult:
@@ -292,10 +327,13 @@ def run_step(db_name: str) -> RunResult:
                 (os.POSIX_SPAWN_DUP2, err.fileno(), 2),
             ],
         )
-        # wait4: the resource usage of this child alone (RUSAGE_CHILDREN would accumulate
-        # the maximum over every child of the benchmark, i.e. over earlier sizes too).
+        sampler = TreeMemory(proc)
+        sampler.start()
+        # wait4: the resource usage of this child and of the workers it waited for
+        # (RUSAGE_CHILDREN would accumulate every child of the benchmark, earlier sizes too).
         _, status, usage = os.wait4(proc, 0)
         wall = time.monotonic() - started
+        sampler.stop()
         out.seek(0)
         err.seek(0)
         stdout = out.read().decode(errors="replace")
@@ -309,9 +347,52 @@ def run_step(db_name: str) -> RunResult:
         report,
         wall,
         usage.ru_utime + usage.ru_stime,
-        usage.ru_maxrss,  # KiB on Linux
+        sampler.peak_kib,
         "\n".join(stderr.strip().splitlines()[-5:]),
     )
+
+
+class TreeMemory(threading.Thread):
+    """The peak, over time, of the resident memory of a process and all its descendants."""
+
+    def __init__(self, root: int) -> None:
+        super().__init__(daemon=True)
+        self.root = root
+        self.peak_kib = 0
+        self._done = threading.Event()
+
+    def run(self) -> None:
+        while not self._done.is_set():
+            self.peak_kib = max(self.peak_kib, sum(map(_rss_kib, _tree(self.root))))
+            self._done.wait(RSS_SAMPLE_INTERVAL_S)
+
+    def stop(self) -> None:
+        self._done.set()
+        self.join()
+
+
+def _tree(root: int) -> list[int]:
+    """``root`` and its descendants (from each thread's /proc children list)."""
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        for task in Path(f"/proc/{pid}/task").glob("*/children"):
+            try:
+                todo += [int(child) for child in task.read_text().split()]
+            except OSError:
+                continue
+    return found
+
+
+def _rss_kib(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
 
 
 def report_figures(n: int, filled: int, result: RunResult) -> bool:
@@ -341,8 +422,9 @@ def report_figures(n: int, filled: int, result: RunResult) -> bool:
                 problems.append(f"report {key}={details.get(key)}, expected {value}")
     print(
         f"[N={n}] wall {result.wall_s:.2f} s, {n / result.wall_s:,.0f} orders/s, "
-        f"{expected_messages / result.wall_s:,.0f} messages/s, peak RSS {rss_mib:.1f} MiB, "
-        f"CPU {result.cpu_s:.2f} s"
+        f"{expected_messages / result.wall_s:,.0f} messages/s, peak RSS {rss_mib:.1f} MiB "
+        f"(all processes), CPU {result.cpu_s:.2f} s"
+        + (f", {details['workers']} process(es)" if "workers" in details else "")
         + (f" (step itself {details['duration_s']:.2f} s)" if "duration_s" in details else "")
     )
     if not problems:

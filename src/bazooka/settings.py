@@ -143,6 +143,8 @@ class Settings:
     kafka_ssl_certificate_location: str | None = _env("KAFKA_SSL_CERTIFICATE_LOCATION", None, _text)
     kafka_ssl_key_location: str | None = _env("KAFKA_SSL_KEY_LOCATION", None, _text)
     kafka_ssl_key_password: Secret | None = _env("KAFKA_SSL_KEY_PASSWORD", None, _secret)
+    # Processes sharing send_stateful_orders_to_vulcan (0: as many as the CPUs and orders merit).
+    vulcan_workers: int = _env("BAZOOKA_VULCAN_WORKERS", 0, _integer(0, 64))
     clear_kafka_topic_retry_ms: int = _env("CLEAR_KAFKA_TOPIC_RETRY_MS", 3_000, _integer(0))
     clear_kafka_topic_max_retries: int = _env("CLEAR_KAFKA_TOPIC_MAX_RETRIES", 3, _integer(1))
 

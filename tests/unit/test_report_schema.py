@@ -20,7 +20,6 @@ from bazooka.kafka.clear import ClearPlan as TopicsClearPlan
 from bazooka.kafka.clear import ClearResult as TopicsClearResult
 from bazooka.kafka.clear import TopicCleared, TopicToClear
 from bazooka.kafka.create import CreationPlan, CreationResult
-from bazooka.kafka.producer import DeliveryStats
 from bazooka.kafka.topics import MANAGED_TOPICS, plan_topics
 from bazooka.outcome import Outcome, Skipped, Unknown
 from bazooka.postgres.maintenance import ClearPlan, ClearResult, ResetPlan, ResetResult
@@ -38,12 +37,12 @@ from bazooka.redis_ops import FlushPlan, FlushResult
 from bazooka.report import Report, StepOutcome, StepStatus
 from bazooka.steps import STEPS
 from bazooka.vulcan.send import SendPlan, SendResult, plan_send_after_reset
+from bazooka.vulcan.share import Tally
 
 INT, STR, BOOL, LIST, OBJ, NULL = int, str, bool, list, dict, type(None)
 COUNT = (int, str)  # a number, or "unknown: <reason>"
 
 KNOWN = bundled()
-STATS = DeliveryStats(produced=3, delivered=3)
 
 # step -> [(what, outcome, {key: JSON type(s)})]
 SHAPES: dict[str, list[tuple[str, Outcome, dict[str, Any]]]] = {
@@ -265,7 +264,7 @@ SHAPES: dict[str, list[tuple[str, Outcome, dict[str, Any]]]] = {
         ("plan after reset_db", plan_send_after_reset(), {"orders_to_send": INT, "note": STR}),
         (
             "result",
-            SendResult(3, 0, 1, STATS, 210, 0.5),
+            SendResult(Tally(orders=3, updates=1, produced=4, delivered=4), 210, 2, 0.5),
             {
                 "orders_read": INT,
                 "orders_sent": INT,
@@ -274,12 +273,19 @@ SHAPES: dict[str, list[tuple[str, Outcome, dict[str, Any]]]] = {
                 "order_updates": INT,
                 "invalid_orders": INT,
                 "partitions": INT,
+                "workers": INT,
                 "duration_s": (float, int),
             },
         ),
         (
             "result of a failed send (the error's details)",
-            SendResult(3, 1, 1, STATS, 210, 0.5, MappingProxyType({"id": "why"}), ("bad",)),
+            SendResult(
+                Tally(orders=3, rejected=1, invalid={"id": "why"}, produced=2, delivered=2),
+                210,
+                1,
+                0.5,
+                ("bad",),
+            ),
             {
                 "orders_read": INT,
                 "orders_sent": INT,
@@ -288,6 +294,7 @@ SHAPES: dict[str, list[tuple[str, Outcome, dict[str, Any]]]] = {
                 "order_updates": INT,
                 "invalid_orders": INT,
                 "partitions": INT,
+                "workers": INT,
                 "duration_s": (float, int),
                 "invalid": OBJ,
             },

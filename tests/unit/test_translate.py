@@ -1,14 +1,19 @@
-"""Order -> IndexerOrder conversion, against the original's own test cases and wire format."""
+"""Order rows -> protocol values -> wire bytes, against the original's own test cases.
+
+Rows here are shaped as the orders query returns them (decimals already scaled by PostgreSQL,
+or NULL with the raw value); that query's arithmetic is tested on real PostgreSQL in
+``tests/integration/test_vulcan_sql.py``. Bytes are decoded with the official classes, compared
+with bytes assembled by hand, and with the official encoder over generated orders.
+"""
 
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import Context, Decimal
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from v4_proto.dydxprotocol.indexer.off_chain_updates.off_chain_updates_pb2 import (
     OffChainUpdateV1,
@@ -16,41 +21,54 @@ from v4_proto.dydxprotocol.indexer.off_chain_updates.off_chain_updates_pb2 impor
 )
 from v4_proto.dydxprotocol.indexer.protocol.v1.clob_pb2 import IndexerOrder
 
+from bazooka.errors import VulcanSendError
+from bazooka.vulcan import official, wire
 from bazooka.vulcan.translate import (
     InvalidOrder,
+    OrderFields,
     OrderRow,
+    checked_fields,
     scaled_uint64,
-    translate,
-    unix_seconds,
+    to_fields,
 )
 
 OWNER = "dydx199tqg4wdlnu4qjlxchpd7seg454937hjrknju4"
 
 # The original's testConstants.defaultOrderGoodTilBlockTime on defaultPerpetualMarket
-# (clobPairId 1, atomicResolution -10, quantumConversionExponent -8).
+# (clobPairId 1, atomicResolution -10, quantumConversionExponent -8): size 25, price 20000,
+# goodTilBlockTime 2023-01-22T00:00:00Z, as the orders query returns it.
 LONG_TERM = OrderRow(
     id="0e35d8a4-0000-0000-0000-000000000001",
+    owner=OWNER,
+    subaccount_number=0,
     client_id=2,
-    clob_pair_id=1,
     order_flags=64,
+    clob_pair_id=1,
     side="BUY",
-    size=Decimal("25"),
-    total_filled=Decimal("0"),
-    price=Decimal("20000"),
     type="LIMIT",
     time_in_force="FOK",
     reduce_only=False,
-    good_til_block_time=datetime(2023, 1, 22, tzinfo=UTC),
     client_metadata=0,
-    trigger_price=None,
+    good_til_block_time=1674345600,
+    good_til_block_time_raw=None,
+    atomic_resolution=-10,
+    quantum_conversion_exponent=-8,
     builder_address=None,
     fee_ppm=None,
     order_router_address="",
-    owner=OWNER,
-    subaccount_number=0,
-    atomic_resolution=-10,
-    quantum_conversion_exponent=-8,
+    quantums="250000000000",  # 25 / 1e-10
+    size_raw=None,
+    subticks="200000000",  # 20_000 * 1e-10 / 1e-6 / 1e-8
+    price_raw=None,
+    trigger_subticks=None,
+    trigger_price_raw=None,
+    filled_quantums="0",
+    total_filled_raw=None,
 )
+
+
+def messages(row: OrderRow) -> wire.VulcanMessages:
+    return wire.encode(to_fields(row))
 
 
 def decode(value: bytes) -> OffChainUpdateV1:
@@ -59,13 +77,16 @@ def decode(value: bytes) -> OffChainUpdateV1:
     return update
 
 
+def placed(row: OrderRow) -> IndexerOrder:
+    return decode(messages(row).place).order_place.order
+
+
 def test_original_long_term_case() -> None:
-    (place,) = translate(LONG_TERM)
-    order = decode(place.value).order_place.order
-    assert (
-        decode(place.value).order_place.placement_status
-        == OrderPlaceV1.ORDER_PLACEMENT_STATUS_OPENED
-    )
+    sent = messages(LONG_TERM)
+    assert sent.update is None
+    place = decode(sent.place).order_place
+    assert place.placement_status == OrderPlaceV1.ORDER_PLACEMENT_STATUS_OPENED
+    order = place.order
     assert order.order_id.subaccount_id.owner == OWNER
     assert order.order_id.subaccount_id.number == 0
     assert (order.order_id.client_id, order.order_id.clob_pair_id, order.order_id.order_flags) == (
@@ -74,8 +95,8 @@ def test_original_long_term_case() -> None:
         64,
     )
     assert order.side == IndexerOrder.SIDE_BUY
-    assert order.quantums == 250_000_000_000  # 25 / 1e-10
-    assert order.subticks == 200_000_000  # 20_000 * 1e-10 / 1e-6 / 1e-8
+    assert order.quantums == 250_000_000_000
+    assert order.subticks == 200_000_000
     assert order.good_til_block_time == 1674345600
     assert order.WhichOneof("good_til_oneof") == "good_til_block_time"
     assert order.time_in_force == IndexerOrder.TIME_IN_FORCE_FILL_OR_KILL
@@ -87,26 +108,26 @@ def test_original_long_term_case() -> None:
 
 def test_original_fill_case_sends_an_update_after_the_place() -> None:
     # vulcan-helpers.test.ts: totalFilled 1000 at atomicResolution -10 -> 1e13 quantums.
-    place, update = translate(LONG_TERM._replace(total_filled=Decimal("1000")))
-    assert place.key == update.key
-    body = decode(update.value).order_update
+    sent = messages(LONG_TERM._replace(filled_quantums="10000000000000"))
+    assert sent.update is not None
+    body = decode(sent.update).order_update
     assert body.total_filled_quantums == 10_000_000_000_000
-    assert body.order_id == decode(place.value).order_place.order.order_id
+    assert body.order_id == decode(sent.place).order_place.order.order_id
 
 
 def test_original_conditional_case() -> None:
     row = LONG_TERM._replace(
-        type="STOP_LIMIT", client_id=3, order_flags=32, trigger_price=Decimal("19000")
+        type="STOP_LIMIT", client_id=3, order_flags=32, trigger_subticks="190000000"
     )
-    order = decode(translate(row)[0].value).order_place.order
+    order = placed(row)
     assert order.condition_type == IndexerOrder.CONDITION_TYPE_STOP_LOSS
     assert order.conditional_order_trigger_subticks == 190_000_000
 
 
 def test_key_is_sha256_of_the_serialized_order_id() -> None:
-    (place,) = translate(LONG_TERM)
-    order_id = decode(place.value).order_place.order.order_id
-    assert place.key == hashlib.sha256(order_id.SerializeToString()).digest()
+    sent = messages(LONG_TERM)
+    order_id = decode(sent.place).order_place.order.order_id
+    assert sent.key == hashlib.sha256(order_id.SerializeToString()).digest()
 
 
 def _varint(n: int) -> bytes:
@@ -155,7 +176,7 @@ def test_wire_bytes_match_the_original_encoder_field_by_field() -> None:
         + _field(106, b"dydx1router")
     )
     expected = _field(10, _field(10, order) + bytes([16, 2]))  # orderPlace{order, OPENED}
-    assert translate(row)[0].value == expected
+    assert messages(row).place == expected
 
 
 @pytest.mark.parametrize(
@@ -174,8 +195,9 @@ def test_wire_bytes_match_the_original_encoder_field_by_field() -> None:
 )
 def test_condition_type_follows_the_type_alone(order_type: str, condition: int) -> None:
     for flags in (32, 64, 96):  # not the flags
-        row = LONG_TERM._replace(type=order_type, order_flags=flags)
-        assert decode(translate(row)[0].value).order_place.order.condition_type == condition
+        assert placed(LONG_TERM._replace(type=order_type, order_flags=flags)).condition_type == (
+            condition
+        )
 
 
 @pytest.mark.parametrize(
@@ -188,13 +210,11 @@ def test_condition_type_follows_the_type_alone(order_type: str, condition: int) 
     ],
 )
 def test_time_in_force(tif: str, expected: int) -> None:
-    row = LONG_TERM._replace(time_in_force=tif)
-    assert decode(translate(row)[0].value).order_place.order.time_in_force == expected
+    assert placed(LONG_TERM._replace(time_in_force=tif)).time_in_force == expected
 
 
 def test_trigger_subticks_are_set_on_long_term_orders_too() -> None:
-    row = LONG_TERM._replace(trigger_price=Decimal("19000"))  # flags 64, type LIMIT
-    order = decode(translate(row)[0].value).order_place.order
+    order = placed(LONG_TERM._replace(trigger_subticks="190000000"))  # flags 64, type LIMIT
     assert order.conditional_order_trigger_subticks == 190_000_000
 
 
@@ -212,8 +232,7 @@ def test_trigger_subticks_are_set_on_long_term_orders_too() -> None:
 def test_builder_params_need_both_address_and_fee(
     address: str | None, fee: str | None, present: bool
 ) -> None:
-    row = LONG_TERM._replace(builder_address=address, fee_ppm=fee)
-    order = decode(translate(row)[0].value).order_place.order
+    order = placed(LONG_TERM._replace(builder_address=address, fee_ppm=fee))
     assert order.HasField("builder_code_params") is present
     if present:
         assert order.builder_code_params.builder_address == address
@@ -222,39 +241,50 @@ def test_builder_params_need_both_address_and_fee(
 
 def test_sell_side_router_and_metadata() -> None:
     row = LONG_TERM._replace(side="SELL", order_router_address=None, client_metadata=2**32 - 1)
-    order = decode(translate(row)[0].value).order_place.order
+    order = placed(row)
     assert order.side == IndexerOrder.SIDE_SELL and order.order_router_address == ""
     assert order.client_metadata == 2**32 - 1
-
-
-def test_good_til_block_time_drops_milliseconds() -> None:
-    moment = datetime(2023, 1, 22, 0, 0, 0, 999_999, tzinfo=UTC)
-    assert unix_seconds(moment) == 1674345600
-    assert unix_seconds(datetime(1969, 12, 31, 23, 59, 59, 500_000, tzinfo=UTC)) == -1
 
 
 @pytest.mark.parametrize(
     ("change", "reason"),
     [
-        ({"size": Decimal("0.00000000001")}, "size 1E-11 * 10^10 is not an integer"),
-        ({"size": Decimal("-1")}, "is not an unsigned 64-bit integer"),
-        ({"price": Decimal("20000.000000001")}, "price"),
-        ({"trigger_price": Decimal("1.00000000000001")}, "triggerPrice"),
-        ({"total_filled": Decimal("0.00000000005")}, "totalFilled"),
-        ({"size": Decimal("2000000000")}, "is not an unsigned 64-bit integer"),
+        # A decimal PostgreSQL could not scale exactly: its raw value words the reason.
+        ({"quantums": None, "size_raw": "0.00000000001"}, "size 1E-11 * 10^10 is not an integer"),
+        ({"quantums": None, "size_raw": "-1"}, "is not an unsigned 64-bit integer"),
+        ({"subticks": None, "price_raw": "20000.000000001"}, "price"),
+        ({"trigger_price_raw": "1.00000000000001"}, "triggerPrice"),
+        ({"filled_quantums": None, "total_filled_raw": "0.00000000005"}, "totalFilled"),
+        ({"quantums": None, "size_raw": "2000000000"}, "is not an unsigned 64-bit integer"),
+        ({"quantums": None, "size_raw": "NaN"}, "is not an integer"),
+        ({"quantums": None, "size_raw": "Infinity"}, "is not an integer"),
+        # The row's other values.
         ({"atomic_resolution": None}, "no perpetual market has clobPairId 1"),
         ({"owner": None, "subaccount_number": None}, "subaccount does not exist"),
         ({"good_til_block_time": None}, "goodTilBlockTime is null"),
+        (
+            {"good_til_block_time": None, "good_til_block_time_raw": "infinity"},
+            "goodTilBlockTime infinity is not an unsigned 32-bit integer",
+        ),
+        ({"good_til_block_time": -1}, "goodTilBlockTime -1 is not an unsigned 32-bit integer"),
         ({"type": "LIQUIDATED"}, "order type 'LIQUIDATED'"),
+        ({"time_in_force": "GTX"}, "timeInForce 'GTX' is unknown"),
         ({"client_id": 2**32}, "clientId 4294967296"),
+        ({"subaccount_number": -1}, "subaccountNumber -1"),
         ({"fee_ppm": "1.5", "builder_address": "b"}, "feePpm '1.5' is not an integer"),
-        ({"size": Decimal("NaN")}, "is not an integer"),
+        ({"fee_ppm": "4294967296", "builder_address": "b"}, "feePpm 4294967296"),
     ],
 )
 def test_rows_the_original_would_mangle_are_rejected(change: dict[str, Any], reason: str) -> None:
     with pytest.raises(InvalidOrder) as err:
-        translate(LONG_TERM._replace(**change))
+        to_fields(LONG_TERM._replace(**change))
     assert reason in str(err.value)
+
+
+def test_the_first_problem_of_a_row_is_the_one_reported() -> None:
+    row = LONG_TERM._replace(client_id=2**32, quantums=None, size_raw="0.5")
+    with pytest.raises(InvalidOrder, match="clientId"):
+        to_fields(row)
 
 
 @given(
@@ -263,7 +293,7 @@ def test_rows_the_original_would_mangle_are_rejected(change: dict[str, Any], rea
     resolution=st.integers(min_value=-30, max_value=5),
 )
 def test_scaling_is_exact(digits: int, scale: int, resolution: int) -> None:
-    value = Decimal(digits).scaleb(-scale, context=__import__("decimal").Context(prec=100))
+    value = Decimal(digits).scaleb(-scale, context=Context(prec=100))
     exponent = -resolution
     exact = digits * 10 ** (exponent - scale) if exponent >= scale else None
     if exponent < scale and digits % 10 ** (scale - exponent) == 0:
@@ -277,5 +307,141 @@ def test_scaling_is_exact(digits: int, scale: int, resolution: int) -> None:
 
 @pytest.mark.parametrize("resolution", [-1_000_000, 1_000_000])
 def test_absurd_market_resolution_is_a_rejected_row_not_a_crash(resolution: int) -> None:
+    # Beyond 10^±64 PostgreSQL does not scale: the exact path decides, and words why.
+    row = LONG_TERM._replace(atomic_resolution=resolution, quantums=None, size_raw="25")
     with pytest.raises(InvalidOrder, match="is not an"):
-        translate(LONG_TERM._replace(atomic_resolution=resolution))
+        to_fields(row)
+
+
+def test_a_zero_size_scales_to_zero_whatever_the_resolution() -> None:
+    row = LONG_TERM._replace(atomic_resolution=-1_000, quantums=None, size_raw="0")
+    assert to_fields(row).quantums == 0
+
+
+INTS = st.one_of(st.integers(min_value=-2, max_value=2**33), st.sampled_from([0, 2**32 - 1, 2**32]))
+SCALED = st.none() | st.integers(min_value=0, max_value=2**64 - 1).map(str)
+
+
+# Rows near a valid one: up to three of these changes at a time, so that both paths meet valid
+# rows, rows with exactly one problem, and rows with a few.
+def _change(name: str, values: st.SearchStrategy[Any]) -> st.SearchStrategy[dict[str, Any]]:
+    return values.map(lambda value: {name: value})
+
+
+CHANGES: dict[str, st.SearchStrategy[dict[str, Any]]] = {
+    name: _change(name, values)
+    for name, values in {
+        "owner": st.none() | st.sampled_from(["", OWNER]),
+        "subaccount_number": st.none() | INTS,
+        "client_id": INTS,
+        "order_flags": INTS,
+        "clob_pair_id": INTS,
+        "side": st.sampled_from(["BUY", "SELL"]),
+        "type": st.sampled_from(["LIMIT", "STOP_LIMIT", "TAKE_PROFIT", "LIQUIDATED"]),
+        "time_in_force": st.sampled_from(["GTT", "IOC", "FOK", "POST_ONLY", "GTX"]),
+        "reduce_only": st.booleans(),
+        "client_metadata": INTS,
+        "good_til_block_time": st.none() | INTS,
+        "good_til_block_time_raw": st.none() | st.just("infinity"),
+        "atomic_resolution": st.none() | st.integers(-12, 0),
+        "quantum_conversion_exponent": st.none() | st.integers(-12, 0),
+        "order_router_address": st.none() | st.sampled_from(["", "dydx1r"]),
+        "quantums": SCALED,
+        "size_raw": st.none() | st.sampled_from(["0.5", "-1", "NaN", "25"]),
+        "subticks": SCALED,
+        "price_raw": st.none() | st.sampled_from(["0.5", "-1", "1E+30"]),
+        "trigger_subticks": SCALED,
+        "trigger_price_raw": st.none() | st.sampled_from(["0.5", "-1"]),
+        "filled_quantums": SCALED,
+        "total_filled_raw": st.none() | st.sampled_from(["0.5", "-1"]),
+    }.items()
+} | {
+    "builder": st.fixed_dictionaries(
+        {
+            "builder_address": st.none() | st.sampled_from(["", "dydx1b"]),
+            "fee_ppm": st.none() | st.sampled_from(["", "0", "25", "1.5", "4294967296"]),
+        }
+    )
+}
+
+
+def _apply(changes: list[dict[str, Any]]) -> OrderRow:
+    row = LONG_TERM
+    for change in changes:
+        row = row._replace(**change)
+    return row
+
+
+ROWS = (
+    st.lists(st.sampled_from(sorted(CHANGES)), max_size=3, unique=True)
+    .flatmap(lambda names: st.tuples(*(CHANGES[name] for name in names)))
+    .map(lambda changes: _apply(list(changes)))
+)
+
+
+def _outcome(convert: Any, row: OrderRow) -> OrderFields | str:
+    try:
+        fields: OrderFields = convert(row)
+    except InvalidOrder as exc:
+        return f"rejected: {exc}"
+    return fields
+
+
+@settings(max_examples=1_000)
+@given(row=ROWS)
+def test_the_fast_path_agrees_with_the_checks_one_by_one(row: OrderRow) -> None:
+    assert _outcome(to_fields, row) == _outcome(checked_fields, row)
+
+
+# --- the hand-written encoder against the official classes ----------------------------------
+
+UINT32 = st.integers(min_value=0, max_value=2**32 - 1)
+UINT64 = st.integers(min_value=0, max_value=2**64 - 1)
+TEXT = st.text(max_size=60)
+FIELDS = st.builds(
+    OrderFields,
+    owner=TEXT,
+    subaccount_number=UINT32,
+    client_id=UINT32,
+    order_flags=UINT32,
+    clob_pair_id=UINT32,
+    side=st.sampled_from([1, 2]),
+    quantums=UINT64,
+    subticks=UINT64,
+    good_til_block_time=UINT32,
+    time_in_force=st.sampled_from([0, 1, 2, 3]),
+    reduce_only=st.booleans(),
+    client_metadata=UINT32,
+    condition_type=st.sampled_from([0, 1, 2]),
+    trigger_subticks=UINT64,
+    builder=st.none() | st.tuples(TEXT, UINT32),
+    router=TEXT,
+    filled_quantums=UINT64,
+)
+
+
+@given(value=st.integers(min_value=0, max_value=2**64 - 1))
+def test_varints_match_the_byte_by_byte_definition(value: int) -> None:
+    assert wire.varint(value) == _varint(value)
+
+
+@pytest.mark.parametrize("bits", [7, 14, 21, 28, 35, 42, 49, 56, 63, 64])
+def test_varints_at_every_chunk_boundary(bits: int) -> None:
+    for value in (2**bits - 1, 2**bits, 2**bits + 1):
+        if value < 2**64:
+            assert wire.varint(value) == _varint(value)
+
+
+@given(fields=FIELDS)
+def test_hand_written_bytes_equal_the_official_classes(fields: OrderFields) -> None:
+    assert wire.encode(fields) == official.encode(fields)
+
+
+def test_the_self_check_passes_and_refuses_an_encoder_that_disagrees() -> None:
+    official.self_check()
+
+    def off_by_one(fields: OrderFields) -> wire.VulcanMessages:
+        return wire.encode(fields._replace(quantums=fields.quantums + 1))
+
+    with pytest.raises(VulcanSendError, match="disagrees with the official v4-proto"):
+        official.self_check(off_by_one)

@@ -1,52 +1,117 @@
-"""One streaming query for the open stateful orders, joined with subaccount and market.
+"""One streaming query for the open stateful orders, with the exact arithmetic done in SQL.
 
 The original loads every order into memory, then issues one subaccount query per order. Here a
 single query streams its rows in batches, so memory is bounded by the batch size: in libpq's
 chunked-rows mode (libpq 17+), where the server keeps sending while we convert what arrived,
 or else through a server-side cursor (one FETCH round trip per batch).
+
+PostgreSQL scales the decimals (quantums, subticks, trigger subticks, filled quantums) by powers
+of ten in exact ``numeric`` arithmetic, and returns each as the text of an unsigned 64-bit
+integer, or NULL with the raw value beside it when the result is not one (fractional,
+negative, too large, NaN, infinite): the row is then rejected in Python, which words why.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from itertools import islice
-from typing import Any
 
 import psycopg
 
-from bazooka.vulcan.translate import OrderRow
+from bazooka.postgres.connection import Connection
 
-Connection = psycopg.Connection[tuple[Any, ...]]
+UINT64_MAX = 2**64 - 1
+# Powers of ten beyond this are not computed in SQL: no value scaled by them can be a uint64
+# but 0, and the exact path in Python (which words the rejection) handles those rows.
+MAX_SQL_EXPONENT = 64
+QUOTE_CURRENCY_ATOMIC_RESOLUTION = -6
 
 # Same selection as OrderTable.findOpenLongTermOrConditionalOrders, in bigint arithmetic so a
 # flag value beyond int4 cannot abort the query: OPEN, and the long-term (64) or conditional
-# (32) bit set. The market is the one the original's refresher finds first for the clobPairId
-# (lowest perpetual market id).
+# (32) bit set.
 _WHERE = """
     o.status = 'OPEN'
     AND ((o."orderFlags" / 64) % 2 = 1 OR (o."orderFlags" / 32) % 2 = 1)
 """
 
-ORDERS_QUERY = f"""
+
+def power_of_ten(exponent: str) -> str:
+    """``10^exponent`` as exact numeric, or NULL when the exponent is out of the SQL range.
+
+    Parsed from text (``'1e-17'``): ``power(10::numeric, -17)`` rounds to 16 decimal places
+    and gives 0, where the literal is exact, and so is every product with it.
+    """
+    return (
+        f"CASE WHEN {exponent} BETWEEN -{MAX_SQL_EXPONENT} AND {MAX_SQL_EXPONENT} "
+        f"THEN ('1e' || ({exponent}))::numeric END"
+    )
+
+
+def uint64_text(scaled: str) -> str:
+    """SQL: the text of ``scaled`` when it is an integer in [0, 2^64), else NULL."""
+    return (
+        f"CASE WHEN {scaled} = trunc({scaled}) AND {scaled} BETWEEN 0 AND {UINT64_MAX} "
+        f"THEN trunc({scaled})::text END"
+    )
+
+
+# The market is the one the original's refresher finds first for the clobPairId (lowest
+# perpetual market id). Its two scales are computed once per market, not once per order:
+# quantums = size * 10^-atomicResolution;
+# subticks = price * 10^atomicResolution / 10^-6 / 10^quantumConversionExponent.
+_SUBTICKS_EXPONENT = (
+    f'"atomicResolution" - ({QUOTE_CURRENCY_ATOMIC_RESOLUTION}) - "quantumConversionExponent"'
+)
+_FROM = f"""
 WITH market AS (
-    SELECT DISTINCT ON ("clobPairId") "clobPairId", "atomicResolution", "quantumConversionExponent"
+    SELECT DISTINCT ON ("clobPairId") "clobPairId", "atomicResolution",
+        "quantumConversionExponent",
+        {power_of_ten('-"atomicResolution"')} AS quantums_scale,
+        {power_of_ten(_SUBTICKS_EXPONENT)} AS subticks_scale
     FROM perpetual_markets ORDER BY "clobPairId", id
 )
-SELECT o.id::text, o."clientId", o."clobPairId", o."orderFlags", o.side, o.size,
-       o."totalFilled", o.price, o.type, o."timeInForce", o."reduceOnly", o."goodTilBlockTime",
-       o."clientMetadata", o."triggerPrice", o."builderAddress", o."feePpm",
-       o."orderRouterAddress", s.address, s."subaccountNumber",
-       m."atomicResolution", m."quantumConversionExponent"
+SELECT o.id::text, s.address, s."subaccountNumber", o."clientId", o."orderFlags",
+       o."clobPairId", o.side, o.type, o."timeInForce", o."reduceOnly", o."clientMetadata",
+       CASE WHEN isfinite(o."goodTilBlockTime")
+            THEN floor(extract(epoch FROM o."goodTilBlockTime"))::bigint END,
+       CASE WHEN NOT isfinite(o."goodTilBlockTime") THEN o."goodTilBlockTime"::text END,
+       m."atomicResolution", m."quantumConversionExponent",
+       o."builderAddress", o."feePpm", o."orderRouterAddress",
+       x.quantums, CASE WHEN x.quantums IS NULL THEN o.size::text END,
+       x.subticks, CASE WHEN x.subticks IS NULL THEN o.price::text END,
+       x.trigger, CASE WHEN x.trigger IS NULL THEN o."triggerPrice"::text END,
+       x.filled, CASE WHEN x.filled IS NULL THEN o."totalFilled"::text END
 FROM orders o
 LEFT JOIN subaccounts s ON s.id = o."subaccountId"
 LEFT JOIN market m ON m."clobPairId" = o."clobPairId"
+CROSS JOIN LATERAL (
+    SELECT o.size * m.quantums_scale AS quantums, o.price * m.subticks_scale AS subticks,
+           o."triggerPrice" * m.subticks_scale AS trigger,
+           o."totalFilled" * m.quantums_scale AS filled
+) v
+CROSS JOIN LATERAL (
+    SELECT {uint64_text("v.quantums")} AS quantums, {uint64_text("v.subticks")} AS subticks,
+           {uint64_text("v.trigger")} AS trigger, {uint64_text("v.filled")} AS filled
+) x
 WHERE {_WHERE}
 """
+
 
 COUNT_QUERY = f"""
 SELECT count(*), count(*) FILTER (WHERE o."totalFilled" <> 0)
 FROM orders o WHERE {_WHERE}
 """
+
+
+def orders_query(slot: int = 0, workers: int = 1) -> str:
+    """The query for the orders of worker ``slot`` among ``workers`` (all with one worker).
+
+    A worker's share is the orders whose id's last byte falls in its slot: ids are uuids, so
+    the shares are even, and every message of an order is sent by the one worker that owns it.
+    """
+    if workers == 1:
+        return _FROM
+    return _FROM + f" AND get_byte(uuid_send(o.id), 15) % {int(workers)} = {int(slot)}"
 
 
 def count_open_stateful(conn: Connection) -> tuple[int, int]:
@@ -55,22 +120,25 @@ def count_open_stateful(conn: Connection) -> tuple[int, int]:
     return (int(row[0]), int(row[1])) if row else (0, 0)
 
 
-def stream_open_stateful(conn: Connection, batch_size: int = 5_000) -> Iterator[list[OrderRow]]:
-    """Yield the open stateful orders in batches of at most ``batch_size``.
+def stream_open_stateful(
+    conn: Connection, batch_size: int, slot: int = 0, workers: int = 1
+) -> Iterator[list[tuple[object, ...]]]:
+    """Yield the open stateful orders of ``slot`` in batches of at most ``batch_size`` rows.
 
     Must run inside a transaction (the server-side cursor of the fallback lives in it, and the
     count taken before must see the same snapshot).
     """
+    query = orders_query(slot, workers)
     if psycopg.capabilities.has_stream_chunked():
         # Chunked rows: no round trip per batch, about half the time of the cursor below.
         # Leaving the loop early cancels the query (psycopg's stream() cleans up).
         with conn.cursor() as cursor:
-            rows = cursor.stream(ORDERS_QUERY, size=batch_size)
-            while batch := [OrderRow(*row) for row in islice(rows, batch_size)]:
+            rows = cursor.stream(query, size=batch_size)
+            while batch := list(islice(rows, batch_size)):
                 yield batch
         return
     with conn.cursor(name="bazooka_stateful_orders") as cursor:
         cursor.itersize = batch_size
-        cursor.execute(ORDERS_QUERY)
+        cursor.execute(query)
         while fetched := cursor.fetchmany(batch_size):
-            yield [OrderRow(*row) for row in fetched]
+            yield fetched

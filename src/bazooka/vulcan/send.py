@@ -1,42 +1,40 @@
-"""``send_stateful_orders_to_vulcan``: stream, translate, produce, and insist on every ack.
+"""``send_stateful_orders_to_vulcan``: stream, convert, encode, produce, and insist on every ack.
 
 The original swallows every error here and reports success having sent nothing. This step
 succeeds only when every valid order's messages were acknowledged by the broker (acks=all)
 and no order had to be rejected; otherwise it fails with the counts and the bad order ids.
+Large sends are spread over processes (:mod:`.workers`), one share of the orders each.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from types import MappingProxyType
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
 from confluent_kafka.admin import AdminClient
 
 from bazooka.budget import TimeBudget
-from bazooka.errors import BazookaError, KafkaOperationError, VulcanSendError
+from bazooka.errors import KafkaOperationError, OutOfTime, VulcanSendError
 from bazooka.kafka.admin import connect_admin, describe_cluster
-from bazooka.kafka.producer import DELIVERY_TIMEOUT_MS, AckedProducer, DeliveryStats
+from bazooka.kafka.producer import DELIVERY_TIMEOUT_MS
 from bazooka.kafka.topics import MANAGED_TOPICS, TO_VULCAN
 from bazooka.logs import emit
 from bazooka.outcome import EarlierSteps, NoLaterEffect
 from bazooka.postgres.connection import Connection, one_line
 from bazooka.progress import Progress
 from bazooka.settings import Settings
-from bazooka.vulcan.orders import count_open_stateful, stream_open_stateful
-from bazooka.vulcan.translate import InvalidOrder, translate
+from bazooka.vulcan import official
+from bazooka.vulcan.orders import count_open_stateful
+from bazooka.vulcan.share import Tally
+from bazooka.vulcan.workers import Job, send_in_processes, worker_count
 
 log = logging.getLogger(__name__)
 
-BATCH_SIZE = 5_000  # orders read, translated and produced between two progress updates
+BATCH_SIZE = 5_000  # orders read, converted and produced between two progress updates
 SHOWN_INVALID = 20  # bad order ids listed in the error message
-KEPT_INVALID = 10_000  # bad order ids kept for the report; beyond, only counted (bounded memory)
-FLUSH_GRACE_S = 5.0  # on top of the delivery timeout, for the last acknowledgements to arrive
-DRAIN_TIMEOUT_S = 10.0  # after a failure, for what was queued to reach the broker
 
 
 @dataclass(frozen=True)
@@ -78,36 +76,35 @@ class SendPlan(NoLaterEffect):
 class SendResult:
     """What was read, sent and acknowledged (and, on failure, which orders were rejected)."""
 
-    orders_read: int
-    invalid_orders: int
-    order_updates: int
-    delivery: DeliveryStats
+    tally: Tally
     partitions: int
+    workers: int
     duration_s: float
-    invalid: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     problems: tuple[str, ...] = ()  # why the step failed; empty on success
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form (on failure with ``invalid``: the rejected ids kept, with reasons)."""
+        tally = self.tally
         out: dict[str, Any] = {
-            "orders_read": self.orders_read,
-            "orders_sent": self.orders_read - self.invalid_orders,
-            "messages_produced": self.delivery.produced,
-            "messages_acknowledged": self.delivery.delivered,
-            "order_updates": self.order_updates,
-            "invalid_orders": self.invalid_orders,
+            "orders_read": tally.orders,
+            "orders_sent": tally.orders - tally.rejected,
+            "messages_produced": tally.produced,
+            "messages_acknowledged": tally.delivered,
+            "order_updates": tally.updates,
+            "invalid_orders": tally.rejected,
             "partitions": self.partitions,
+            "workers": self.workers,
             "duration_s": round(self.duration_s, 3),
         }
         if self.problems:
-            out["invalid"] = dict(self.invalid)
+            out["invalid"] = dict(tally.invalid)
         return out
 
     def headline(self) -> str:
         """``sent N order(s), M message(s) acknowledged``."""
         return (
-            f"sent {self.orders_read - self.invalid_orders} order(s), "
-            f"{self.delivery.delivered} message(s) acknowledged"
+            f"sent {self.tally.orders - self.tally.rejected} order(s), "
+            f"{self.tally.delivered} message(s) acknowledged"
         )
 
 
@@ -128,21 +125,6 @@ def plan_send_after_reset() -> SendPlan:
     return SendPlan(0, 0, None, note="reset_db leaves no orders")
 
 
-@dataclass
-class _Tally:
-    """Orders read so far, fill updates sent, and the rejected ones (ids kept up to a bound)."""
-
-    orders: int = 0
-    updates: int = 0
-    rejected: int = 0
-    invalid: dict[str, str] = field(default_factory=dict)
-
-    def reject(self, order_id: str, why: InvalidOrder) -> None:
-        self.rejected += 1
-        if len(self.invalid) < KEPT_INVALID:
-            self.invalid[order_id] = str(why)
-
-
 def apply_send(
     conn: Connection,
     settings: Settings,
@@ -155,42 +137,36 @@ def apply_send(
 ) -> SendResult:
     """Send an OrderPlace (and OrderUpdate when filled) for every open stateful order."""
     started = time.monotonic()
-    partitions = _partitions(plan, settings)
-    producer = AckedProducer(
-        settings, TO_VULCAN, partitions, delivery_timeout_ms=delivery_timeout_ms
+    official.self_check()
+    job = Job(
+        settings=settings,
+        snapshot="",
+        slot=0,
+        workers=worker_count(settings, plan.orders),
+        partitions=_partitions(plan, settings),
+        batch_size=batch_size,
+        delivery_timeout_ms=delivery_timeout_ms,
+        deadline=None,  # set when workers start
+        reserve_ms=budget.reserve_ms,
     )
-    tally = _Tally()
+    progress.start_task("sending orders", plan.orders)
+    emit(
+        log,
+        logging.INFO,
+        "vulcan.send#apply_send",
+        f"Sending {plan.orders} open stateful orders to Vulcan",
+        orders=plan.orders,
+        workers=job.workers,
+    )
     try:
-        _produce_all(
-            conn,
-            producer,
-            tally,
-            total=plan.orders,
-            progress=progress,
-            budget=budget,
-            batch_size=batch_size,
-            delivery_timeout_ms=delivery_timeout_ms,
-        )
+        tally, failures = send_in_processes(conn, settings, job, progress, budget)
     except psycopg.Error as exc:
-        producer.flush(DRAIN_TIMEOUT_S)
-        raise VulcanSendError(
-            f"Reading open orders failed: {one_line(exc)}; "
-            f"{producer.stats.delivered} message(s) had been acknowledged before."
-        ) from exc
-    except BazookaError:
-        producer.flush(DRAIN_TIMEOUT_S)  # let what was queued reach the broker, then report
+        raise VulcanSendError(f"Reading open orders failed: {one_line(exc)}") from exc
+    except OutOfTime:
         raise
-    stats = producer.flush(delivery_timeout_ms / 1000 + FLUSH_GRACE_S)
-    problems = _problems(stats, tally)
+    problems = failures + _problems(tally)
     result = SendResult(
-        orders_read=tally.orders,
-        invalid_orders=tally.rejected,
-        order_updates=tally.updates,
-        delivery=stats,
-        partitions=partitions,
-        duration_s=time.monotonic() - started,
-        invalid=MappingProxyType(tally.invalid),
-        problems=tuple(problems),
+        tally, job.partitions, job.workers, time.monotonic() - started, tuple(problems)
     )
     if problems:
         raise VulcanSendError(
@@ -243,54 +219,16 @@ def _partitions(plan: SendPlan, settings: Settings) -> int:
     return plan.partitions
 
 
-def _produce_all(
-    conn: Connection,
-    producer: AckedProducer,
-    tally: _Tally,
-    *,
-    total: int,
-    progress: Progress,
-    budget: TimeBudget,
-    batch_size: int,
-    delivery_timeout_ms: int,
-) -> None:
-    """Stream the orders in one snapshot and queue their messages, batch by batch."""
-    with conn.transaction():
-        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        progress.start_task("sending orders", total)
-        emit(
-            log,
-            logging.INFO,
-            "vulcan.send#apply_send",
-            f"Sending {total} open stateful orders to Vulcan",
-            orders=total,
-        )
-        for batch in stream_open_stateful(conn, batch_size):
-            budget.check("sending the next batch of orders", needed_ms=delivery_timeout_ms)
-            for row in batch:
-                try:
-                    messages = translate(row)
-                except InvalidOrder as exc:
-                    tally.reject(row.id, exc)
-                    continue
-                for message in messages:
-                    producer.send(message.key, message.value)
-                tally.updates += len(messages) - 1
-            tally.orders += len(batch)
-            producer.poll()
-            progress.advance(len(batch))
-
-
-def _problems(stats: DeliveryStats, tally: _Tally) -> list[str]:
+def _problems(tally: Tally) -> list[str]:
     """Why the step cannot report success: unacknowledged messages, misplaced ones, bad rows."""
     problems = []
-    if stats.failed or stats.outstanding:
+    if tally.failed or tally.outstanding:
         problems.append(
-            f"{stats.delivered} of {stats.produced} message(s) acknowledged, {stats.failed} "
-            f"failed, {stats.outstanding} unconfirmed ({'; '.join(stats.errors) or 'timeout'})"
+            f"{tally.delivered} of {tally.produced} message(s) acknowledged, {tally.failed} "
+            f"failed, {tally.outstanding} unconfirmed ({'; '.join(tally.errors) or 'timeout'})"
         )
-    if stats.wrong_partition:
-        problems.append(f"{stats.wrong_partition} message(s) landed in an unexpected partition")
+    if tally.wrong_partition:
+        problems.append(f"{tally.wrong_partition} message(s) landed in an unexpected partition")
     if tally.rejected:
         listed = list(tally.invalid.items())[:SHOWN_INVALID]
         shown = ", ".join(f"{oid} ({why})" for oid, why in listed)
