@@ -612,6 +612,7 @@ class Outcome:
     flags: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    captured: dict[str, list[str]] = field(default_factory=dict)  # what Knex sent, if flagged
 
 
 @dataclass
@@ -742,6 +743,9 @@ class Porter:
             )
         if not checking and outcome.flags:
             outcome.status = "flagged"
+            outcome.captured = {
+                step: [s.shown(0) for s in run.statements] for step, run in runs.items()
+            }
             return outcome
         if checking and len(schemas) < 3:
             raise NotVerified(name, "Knex cannot run it up, down, up: " + "; ".join(outcome.flags))
@@ -1047,6 +1051,10 @@ def _finish(
             out.write(f"  - {outcome.name}\n")
             for flag in outcome.flags:
                 out.write(f"      {flag}\n")
+            for step, statements in outcome.captured.items():
+                out.write(f"      Knex sent ({step}):\n")
+                for statement in statements or ["(nothing)"]:
+                    out.write(f"        {statement}\n")
         if blocked:
             first = (failed or flagged[0]).name
             out.write(f"  - not attempted, they come after {first}:\n")

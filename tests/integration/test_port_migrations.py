@@ -270,6 +270,7 @@ def test_migrations_that_need_a_person_are_flagged_and_not_written(
     assert result.returncode == 3, result.stdout + result.stderr
     review = result.stdout.split("Review list", 1)[1]
     assert f"- {flagged}\n" in review and reason in review
+    assert "Knex sent (up):" in review  # what a person needs to port it by hand
     expected = {f"20990101000000_create_port_widgets.{d}.sql" for d in ("up", "down")}
     assert set(files(into)) == (expected if WIDGETS in fixtures else set())
 
