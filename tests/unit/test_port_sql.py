@@ -10,6 +10,7 @@ from scripts.port_migrations import (
     InlineError,
     Statement,
     UsageError,
+    first_difference,
     first_statement_difference,
     inline,
     make_plan,
@@ -128,6 +129,16 @@ def test_first_statement_difference_points_at_the_change() -> None:
     assert "00.001Z" in (first_statement_difference(a, b) or "")
     assert first_statement_difference(a, a) is None
     assert first_statement_difference(a, [*a, *a]) == "1 statements, then 2"
+
+
+def test_first_difference_shows_a_few_lines_of_each_dump_from_where_they_differ() -> None:
+    knex = "-- comment\nCREATE TABLE t (\n    a text\n);\nALTER TABLE t ADD CONSTRAINT c;\n"
+    ours = "CREATE TABLE t (\n    a text,\n    CONSTRAINT c\n);\n"
+    assert first_difference(knex, ours) == (
+        "first difference: Knex has `a text ⏎ ); ⏎ ALTER TABLE t ADD CONSTRAINT c;`; "
+        "Bazooka has `a text, ⏎ CONSTRAINT c ⏎ );`"
+    )
+    assert first_difference(knex, knex + "\n") == "the dumps differ only in whitespace"
 
 
 UPSTREAM = ["1_a.js", "2_b.js", "3_c.ts.js", "4_d.js"]
