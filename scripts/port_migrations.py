@@ -1034,14 +1034,17 @@ def _finish(
     failed = next((o for o in outcomes if o.status == "not verified"), None)
     flagged = [o for o in outcomes if o.status == "flagged"]
     blocked = [o for o in outcomes if o.status == "blocked"]
+    porting = time.monotonic() - started
     if ported and snapshots is not None:
         snapshots.mkdir(parents=True, exist_ok=True)
         regenerate_snapshots(into, snapshots, out)
-    elapsed = time.monotonic() - started
+    regenerating = time.monotonic() - started - porting
     out.write(
         f"\n{len(ported)} ported and verified, "
         f"{sum(o.status == 'verified' for o in outcomes)} checked and verified "
-        f"in {elapsed:.1f} s; files in {into}\n"
+        f"in {porting:.1f} s"
+        + (f" + {regenerating:.1f} s for the snapshots" if ported else "")
+        + f"; files in {into}\n"
     )
     if plan.later:
         out.write(f"Not bundled, left for a later run: {', '.join(plan.later)}\n")
