@@ -38,7 +38,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Deploy or reset a dYdX v4 Indexer environment: migrations, Kafka topics, "
         "Redis, stateful orders to Vulcan.",
     )
-    parser.add_argument("--version", action="version", version=f"bazooka {__version__}")
+    parser.add_argument(
+        "--version",
+        action=_Version,
+        help="show the version and the newest bundled migration, and exit",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     for name, help_text in (
@@ -79,6 +83,30 @@ def _event_flag(add: Callable[..., argparse.Action], field: str, help_text: str)
     flag = field.replace("_", "-")
     aliases = [f"--{flag}"] + ([f"--{field}"] if flag != field else [])
     add(*aliases, dest=field, action="store_true", help=help_text)
+
+
+class _Version(argparse.Action):
+    """``--version``: lists the bundled migrations only when asked (``--help`` stays fast)."""
+
+    def __init__(self, option_strings: list[str], dest: str, help: str | None = None) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=help)
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> NoReturn:
+        sys.stdout.write(version_text() + "\n")
+        parser.exit()
+
+
+def version_text() -> str:
+    """``bazooka 0.1.0 (migrations up to <newest Knex name>, 113 bundled)``.
+
+    The newest bundled migration tells an operator whether this Bazooka is current with the
+    indexer release that migrates their database (``docs/maintainers.md``).
+    """
+    from bazooka.postgres.migrations_source import bundled  # noqa: PLC0415
+
+    known = bundled()
+    newest = known[-1].name if known else "none"
+    return f"bazooka {__version__} (migrations up to {newest}, {len(known)} bundled)"
 
 
 def _output_flags(cmd: argparse.ArgumentParser) -> None:

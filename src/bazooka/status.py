@@ -43,6 +43,7 @@ def _postgres(settings: Settings) -> dict[str, Any]:
     return {
         "target": describe_target(settings),
         "known_migrations": len(bundled()),
+        "newest_known_migration": bundled()[-1].name if bundled() else None,
         **state.to_dict(),
     }
 

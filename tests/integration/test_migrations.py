@@ -212,6 +212,9 @@ def test_unknown_recorded_migration_is_an_error_and_changes_nothing(
             action(conn, known)
         assert "20990101000000_from_the_future.js" in str(err.value)
         assert "corrupt" in str(err.value)
+        assert "This Bazooka is behind that database" in str(err.value)
+        assert f"newest bundled migration is {known[-1].name}" in str(err.value)
+        assert "docs/maintainers.md" in str(err.value)
     assert fingerprint(dump(db_settings)) == before
 
 

@@ -210,11 +210,13 @@ def completed(conn: Connection, known: Sequence[Migration]) -> list[str]:
     known_names = {m.name for m in known}
     unknown = [name for name in names if name not in known_names]
     if unknown:
+        newest = known[-1].name if known else "none"
         raise UnknownMigrations(
-            f"The database records {len(unknown)} migration(s) this Bazooka does not know: "
-            f"{', '.join(unknown)} (Knex: the migration directory is corrupt). It was migrated "
-            "by a newer version; run that version, or one that ships these migrations. "
-            "Nothing was changed."
+            f"The database records {len(unknown)} migration(s) this Bazooka does not bundle: "
+            f"{', '.join(unknown)} (Knex: the migration directory is corrupt). This Bazooka is "
+            f"behind that database (its newest bundled migration is {newest}): use a Bazooka "
+            "that bundles them, or port them from the indexer release that migrated it "
+            "(docs/maintainers.md). Nothing was changed."
         )
     return names
 
