@@ -138,6 +138,12 @@ def status_tables(console: Console, status: dict[str, Any]) -> None:
             console.print(f"  pending: {_short(pg['pending'])}")
         if pg["invalid_indexes"]:
             console.print(f"  [red]invalid indexes[/]: {', '.join(pg['invalid_indexes'])}")
+        if "schema" in pg:
+            verdict = {True: "[green]✔[/]", False: "[red]✘[/]", None: "[yellow]?[/]"}
+            schema = pg["schema"]
+            console.print(
+                f"  schema: {verdict[schema['ok']]} {schema['headline']}", highlight=False
+            )
     kafka = status["kafka"]
     console.print("[bold]Kafka[/]")
     if "error" in kafka:

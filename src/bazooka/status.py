@@ -43,11 +43,25 @@ def _postgres(settings: Settings) -> dict[str, Any]:
 
     with connect(settings) as conn, translated("reading migration status", settings):
         state = migrator.status(conn, bundled())
+        schema = _schema(conn)
     return {
         "target": describe_target(settings),
         "known_migrations": len(bundled()),
         **state.to_dict(),
+        "schema": schema,
     }
+
+
+def _schema(conn: Any) -> dict[str, Any]:
+    """The summary of ``bazooka verify``: match or drift, in one line."""
+    from bazooka.postgres.migrations_source import bundled  # noqa: PLC0415
+    from bazooka.postgres.verify import verify  # noqa: PLC0415
+
+    try:
+        report = verify(conn, bundled())
+    except BazookaError as exc:
+        return {"ok": None, "headline": f"cannot verify: {exc}", "differences": None}
+    return {"ok": report.ok, "headline": report.headline(), "differences": len(report.differences)}
 
 
 def _kafka(settings: Settings) -> dict[str, Any]:

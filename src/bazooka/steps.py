@@ -106,7 +106,10 @@ def _migrate(ctx: StepContext) -> dict[str, Any]:
 
     with _pg_errors(ctx, "migrate"):
         return migrator.migrate(
-            ctx.pg(), bundled(), _migration_observer(ctx, "migrating", "applying")
+            ctx.pg(),
+            bundled(),
+            _migration_observer(ctx, "migrating", "applying"),
+            replay=ctx.settings.migrate_replay,
         )
 
 
@@ -194,11 +197,19 @@ def _preview_migrate(ctx: StepContext) -> dict[str, Any]:
         rolled_back = set(ctx.simulated.get("rolled_back", []))
         pending = [m.name for m in known if m.name in rolled_back or m.name in status.pending]
     by_name = {m.name: m for m in known}
+    from bazooka.postgres import baseline  # noqa: PLC0415
+
+    path = baseline.planned_path(
+        None if ctx.simulated.get("schema_reset") else ctx.pg(), known, ctx.settings.migrate_replay
+    )
     return {
         "migrations_to_apply": pending,
         "count": len(pending),
+        "path": path,
         "mode": (
-            "one transaction"
+            baseline.MODE
+            if path == "baseline"
+            else "one transaction"
             if all(by_name[n].transaction for n in pending)
             else "one transaction per migration"
         ),

@@ -62,6 +62,20 @@ TABLE = "knex_migrations"
 LOCK_TABLE = "knex_migrations_lock"
 # How long a run waits for a lock row held inside another run's open transaction.
 LOCK_WAIT = "60s"
+# Knex's bookkeeping DDL and lock statements (the baseline writes exactly the same).
+CREATE_MIGRATIONS_TABLE = (
+    "CREATE TABLE IF NOT EXISTS knex_migrations ("
+    "id serial primary key, name varchar(255), batch integer, migration_time timestamptz)"
+)
+CREATE_LOCK_TABLE = (
+    "CREATE TABLE IF NOT EXISTS knex_migrations_lock (index serial primary key, is_locked integer)"
+)
+INSERT_LOCK_ROW = (
+    "INSERT INTO knex_migrations_lock (is_locked) SELECT 0 "
+    "WHERE NOT EXISTS (SELECT 1 FROM knex_migrations_lock)"
+)
+TAKE_LOCK = "UPDATE knex_migrations_lock SET is_locked = 1 WHERE is_locked = 0"
+FREE_LOCK = "UPDATE knex_migrations_lock SET is_locked = 0"
 UNLOCK_HINT = (
     "If no other migration is running (e.g. a previous run was killed), release it with "
     "`bazooka unlock` (same as `knex migrate:unlock`)."
@@ -147,8 +161,20 @@ def migrate(
     conn: Connection,
     known: Sequence[Migration],
     observer: Observer = QUIET,
+    *,
+    replay: bool = False,
 ) -> dict[str, Any]:
-    """Apply every pending migration as one new batch (Knex ``migrate.latest``)."""
+    """Apply every pending migration as one new batch (Knex ``migrate.latest``).
+
+    An empty database gets the baseline instead (:mod:`bazooka.postgres.baseline`): the same
+    end state in one transaction. ``replay`` forces the step-by-step path.
+    """
+    if not replay:
+        from bazooka.postgres.baseline import load_baseline  # noqa: PLC0415
+
+        loaded = load_baseline(conn, known, observer)
+        if loaded is not None:
+            return loaded
     _ensure_bookkeeping(conn)
     pending = _pending(conn, known)
     all_transactional = all(m.transaction for m in pending)
@@ -161,6 +187,7 @@ def migrate(
         "applied": applied,
         "applied_count": len(applied),
         "mode": "one transaction" if all_transactional else "one transaction per migration",
+        "path": "replay",
     }
     bad = invalid_indexes(conn)
     if bad:
@@ -253,19 +280,9 @@ def _ensure_bookkeeping(conn: Connection) -> None:
     with conn.transaction():
         # Two first runs at once must not both create the tables: serialise on a fixed key.
         conn.execute("SELECT pg_advisory_xact_lock(hashtext('bazooka:knex_migrations'))")
-        conn.execute(
-            "CREATE TABLE IF NOT EXISTS knex_migrations ("
-            "id serial primary key, name varchar(255), batch integer, "
-            "migration_time timestamptz)"
-        )
-        conn.execute(
-            "CREATE TABLE IF NOT EXISTS knex_migrations_lock ("
-            "index serial primary key, is_locked integer)"
-        )
-        conn.execute(
-            "INSERT INTO knex_migrations_lock (is_locked) SELECT 0 "
-            "WHERE NOT EXISTS (SELECT 1 FROM knex_migrations_lock)"
-        )
+        conn.execute(CREATE_MIGRATIONS_TABLE)
+        conn.execute(CREATE_LOCK_TABLE)
+        conn.execute(INSERT_LOCK_ROW)
 
 
 def _validate_recorded(conn: Connection, known: Sequence[Migration]) -> list[str]:
@@ -292,7 +309,7 @@ def _take_lock(conn: Connection) -> None:
     """The Knex lock statement; must touch exactly one row."""
     conn.execute(sql.SQL("SET LOCAL lock_timeout = {}").format(sql.Literal(LOCK_WAIT)))
     try:
-        cur = conn.execute("UPDATE knex_migrations_lock SET is_locked = 1 WHERE is_locked = 0")
+        cur = conn.execute(TAKE_LOCK)
     except psycopg.errors.LockNotAvailable as exc:
         raise MigrationLocked(
             f"Migration table is already locked: another run has held {LOCK_TABLE} for more "
@@ -308,7 +325,7 @@ def _take_lock(conn: Connection) -> None:
 
 
 def _free_lock(conn: Connection) -> None:
-    conn.execute("UPDATE knex_migrations_lock SET is_locked = 0")
+    conn.execute(FREE_LOCK)
 
 
 def _next_batch(conn: Connection) -> int:
