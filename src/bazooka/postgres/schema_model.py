@@ -98,7 +98,15 @@ def squeeze(text: str) -> str:
 def unqualified(text: str) -> str:
     """``alias.column`` -> ``column`` outside string literals (view definitions)."""
     parts = re.split(r"('(?:[^']|'')*')", text)
-    return "".join(p if i % 2 else _QUALIFIER.sub("", p) for i, p in enumerate(parts))
+    return "".join(p if i % 2 else _strip_qualifiers(p) for i, p in enumerate(parts))
+
+
+def _strip_qualifiers(code: str) -> str:
+    while True:  # schema.table.column: one qualifier per pass
+        stripped = _QUALIFIER.sub("", code)
+        if stripped == code:
+            return code
+        code = stripped
 
 
 def _default(expression: str | None) -> str | None:
