@@ -20,12 +20,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
 import uuid
 
 import psycopg
+
 from bench_migrations import BAZOOKA, admin_dsn, bazooka, psql_schema, reset, timed
 
 
@@ -37,8 +39,6 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=9)
     args = parser.parse_args()
-    import os
-
     base = dict(os.environ)
     name = f"bz_bench_schema_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(admin_dsn(base, "postgres"), autocommit=True) as conn:
