@@ -59,7 +59,7 @@ def _schema(conn: Any) -> dict[str, Any]:
 
     try:
         report = verify(conn, bundled())
-    except BazookaError as exc:
+    except Exception as exc:  # noqa: BLE001 - must not hide the migration status beside it
         return {"ok": None, "headline": f"cannot verify: {exc}", "differences": None}
     return {"ok": report.ok, "headline": report.headline(), "differences": len(report.differences)}
 
