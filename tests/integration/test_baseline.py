@@ -18,7 +18,8 @@ from bazooka.postgres import baseline, migrator
 from bazooka.postgres.catalog import read_catalog
 from bazooka.postgres.connection import connect
 from bazooka.postgres.migrations_source import Migration, bundled, load_from
-from bazooka.postgres.schema_model import canonical, migrations_digest
+from bazooka.postgres.schema_model import canonical
+from bazooka.postgres.schema_steps import migrations_digest
 from bazooka.settings import Settings
 from tests.conftest import ROOT, cli, make_settings
 from tests.schema_dump import baseline_text, dump, normalize

@@ -22,7 +22,8 @@ from bazooka.postgres import migrator
 from bazooka.postgres.catalog import read_catalog
 from bazooka.postgres.connection import connect
 from bazooka.postgres.migrations_source import Migration, bundled, load_from
-from bazooka.postgres.schema_model import bundled_model, canonical, without_bookkeeping
+from bazooka.postgres.schema_model import canonical, without_bookkeeping
+from bazooka.postgres.schema_steps import bundled_model
 from bazooka.report import StepStatus
 from bazooka.runner import run
 from bazooka.settings import Settings

@@ -18,7 +18,8 @@ from bazooka.postgres import migrator
 from bazooka.postgres.catalog import read_catalog
 from bazooka.postgres.connection import connect
 from bazooka.postgres.migrations_source import bundled, load_from
-from bazooka.postgres.schema_model import SchemaModel, canonical, without_bookkeeping
+from bazooka.postgres.schema_model import canonical, without_bookkeeping
+from bazooka.postgres.schema_steps import SchemaModel
 from bazooka.postgres.verify import SchemaReport, verify
 from bazooka.settings import Settings
 from tests.conftest import cli

@@ -26,7 +26,8 @@ from bazooka.postgres import drift, migrator  # noqa: E402
 from bazooka.postgres.catalog import read_catalog  # noqa: E402
 from bazooka.postgres.connection import connect  # noqa: E402
 from bazooka.postgres.migrations_source import bundled  # noqa: E402
-from bazooka.postgres.schema_model import bundled_model, canonical, without_bookkeeping  # noqa: E402
+from bazooka.postgres.schema_model import canonical, without_bookkeeping  # noqa: E402
+from bazooka.postgres.schema_steps import bundled_model  # noqa: E402
 from bazooka.postgres.verify import verify  # noqa: E402
 from bazooka.settings import Settings  # noqa: E402
 

@@ -36,13 +36,8 @@ from bazooka.postgres import migrator  # noqa: E402
 from bazooka.postgres.catalog import read_catalog  # noqa: E402
 from bazooka.postgres.connection import connect  # noqa: E402
 from bazooka.postgres.migrations_source import bundled  # noqa: E402
-from bazooka.postgres.schema_model import (  # noqa: E402
-    Objects,
-    SchemaModel,
-    canonical,
-    migrations_digest,
-    without_bookkeeping,
-)
+from bazooka.postgres.schema_model import Objects, canonical, without_bookkeeping  # noqa: E402
+from bazooka.postgres.schema_steps import SchemaModel, migrations_digest  # noqa: E402
 from bazooka.settings import Settings  # noqa: E402
 
 SNAPSHOTS = ROOT / "tests" / "snapshots"

@@ -7,14 +7,8 @@ from typing import Any
 from bazooka.postgres import drift
 from bazooka.postgres.baseline import bundled_baseline, parse
 from bazooka.postgres.migrations_source import bundled
-from bazooka.postgres.schema_model import (
-    SchemaModel,
-    bundled_model,
-    canonical,
-    migrations_digest,
-    unqualified,
-    without_bookkeeping,
-)
+from bazooka.postgres.schema_model import canonical, unqualified, without_bookkeeping
+from bazooka.postgres.schema_steps import SchemaModel, bundled_model, migrations_digest
 from bazooka.postgres.verify import SchemaReport, render_text
 
 ORDERS_VIEW_15 = (

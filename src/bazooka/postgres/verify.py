@@ -26,12 +26,8 @@ from bazooka.errors import MigrationError, UnknownMigrations
 from bazooka.postgres import drift
 from bazooka.postgres.catalog import read_catalog
 from bazooka.postgres.migrations_source import Migration
-from bazooka.postgres.schema_model import (
-    SchemaModel,
-    bundled_model,
-    canonical,
-    without_bookkeeping,
-)
+from bazooka.postgres.schema_model import canonical, without_bookkeeping
+from bazooka.postgres.schema_steps import SchemaModel, bundled_model
 
 Connection = psycopg.Connection[tuple[Any, ...]]
 
