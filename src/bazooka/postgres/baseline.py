@@ -148,8 +148,9 @@ def load_baseline(
     try:
         # Round trip 1: the transaction, the lock the replay's bookkeeping takes, the re-check.
         cur = conn.execute(
-            b"BEGIN; SELECT pg_advisory_xact_lock(hashtext('bazooka:knex_migrations')); "
-            + EMPTY_QUERY.encode()
+            f"BEGIN; SET LOCAL lock_timeout = '{migrator.LOCK_WAIT}'; "
+            "SELECT pg_advisory_xact_lock(hashtext('bazooka:knex_migrations')); "
+            f"SET LOCAL lock_timeout TO DEFAULT; {EMPTY_QUERY}".encode()
         )
         while cur.nextset():
             pass
