@@ -28,7 +28,9 @@ INDEXER_SCHEMA = "public"
 _SETTINGS = (
     "SET LOCAL search_path = {schema}; SET LOCAL TimeZone = 'UTC'; "
     "SET LOCAL DateStyle = 'ISO, MDY'; SET LOCAL IntervalStyle = 'postgres'; "
-    "SET LOCAL extra_float_digits = 1; SET LOCAL bytea_output = 'hex';"
+    "SET LOCAL extra_float_digits = 1; SET LOCAL bytea_output = 'hex'; "
+    # Reading a definition waits for DDL that holds its table; never for ever.
+    "SET LOCAL lock_timeout = '30s';"
 )
 
 # Members of extensions are described by their extension, not one by one.
