@@ -158,6 +158,37 @@ DRIFTS: dict[str, tuple[str, set[tuple[str, str]]]] = {
         'ON blocks ("time") WHERE "time" >= \'2025-04-01\'',
         {("index blocks_time_since_march2025_idx", "changed")},
     ),
+    "foreign keys disabled": (
+        "ALTER TABLE fills DISABLE TRIGGER ALL",
+        {
+            ("constraint fills.fills_orderid_foreign", "changed"),
+            ("constraint fills.fills_subaccountid_foreign", "changed"),
+            ("constraint fills.fills_createdatheight_foreign", "changed"),
+            ("constraint fills.fills_eventid_foreign", "changed"),
+        },
+    ),
+    "replica identity": ("ALTER TABLE orders REPLICA IDENTITY FULL", {("table orders", "changed")}),
+    "column storage": (
+        "ALTER TABLE orders ALTER COLUMN type SET STORAGE EXTERNAL",
+        {("column orders.type", "changed")},
+    ),
+    "extra operator": (
+        "CREATE FUNCTION near(int, int) RETURNS bool LANGUAGE sql AS 'SELECT abs($1 - $2) < 2';"
+        "CREATE OPERATOR ~~~ (LEFTARG = int, RIGHTARG = int, FUNCTION = near)",
+        {
+            ("function near(integer, integer)", "unexpected"),
+            ("operator ~~~(integer,integer)", "unexpected"),
+        },
+    ),
+    "extra collation": (
+        "CREATE COLLATION ci (provider = icu, locale = 'und-u-ks-level2', deterministic = false)",
+        {("collation ci", "unexpected")},
+    ),
+    "event trigger": (
+        "CREATE FUNCTION audit() RETURNS event_trigger LANGUAGE plpgsql AS 'BEGIN END';"
+        "CREATE EVENT TRIGGER audit_ddl ON ddl_command_start EXECUTE FUNCTION audit()",
+        {("function audit()", "unexpected"), ("event trigger audit_ddl", "unexpected")},
+    ),
     "row level security": (
         "ALTER TABLE wallets ENABLE ROW LEVEL SECURITY",
         {("table wallets", "changed")},

@@ -2,7 +2,8 @@
 
 ``bazooka verify`` must work inside Lambda, where there is no ``pg_dump``, and must not cost a
 query per table. So the whole schema (relations, columns, constraints, indexes, views,
-sequences, functions, triggers, types, extensions, policies, rules, statistics objects) comes
+sequences, functions, triggers, types, extensions, policies, rules, statistics objects, and
+any operator, collation, text search object or event trigger) comes
 back as ONE JSON document from ONE query, sent together with the settings it needs as a single
 simple-protocol message: one round trip, whatever the number of tables.
 
@@ -54,13 +55,15 @@ SELECT json_build_object(
     'partition_key', CASE WHEN r.relkind = 'p' THEN pg_get_partkeydef(r.oid) END,
     'parents', (SELECT json_agg(i.inhparent::regclass::text ORDER BY i.inhseqno)
                 FROM pg_inherits i WHERE i.inhrelid = r.oid),
-    'view', CASE WHEN r.relkind IN ('v', 'm') THEN pg_get_viewdef(r.oid) END
+    'view', CASE WHEN r.relkind IN ('v', 'm') THEN pg_get_viewdef(r.oid) END,
+    'replica_identity', r.relreplident
   ) ORDER BY r.relname) FROM rels r WHERE r.relkind IN ('r', 'p', 'f', 'v', 'm')),
  'columns', (SELECT json_agg(json_build_object(
     'relation', r.relname, 'name', a.attname, 'type', format_type(a.atttypid, a.atttypmod),
     'not_null', a.attnotnull, 'default', pg_get_expr(ad.adbin, ad.adrelid),
     'identity', a.attidentity, 'generated', a.attgenerated,
-    'collation', CASE WHEN a.attcollation <> t.typcollation THEN co.collname END
+    'collation', CASE WHEN a.attcollation <> t.typcollation THEN co.collname END,
+    'storage', CASE WHEN a.attstorage <> t.typstorage THEN a.attstorage END
   ) ORDER BY r.relname, a.attnum)
   FROM rels r JOIN pg_attribute a ON a.attrelid = r.oid AND a.attnum > 0 AND NOT a.attisdropped
   JOIN pg_type t ON t.oid = a.atttypid
@@ -69,7 +72,9 @@ SELECT json_build_object(
   WHERE r.relkind IN ('r', 'p', 'f')),
  'constraints', (SELECT json_agg(json_build_object(
     'relation', r.relname, 'name', c.conname, 'type', c.contype,
-    'definition', pg_get_constraintdef(c.oid), 'validated', c.convalidated
+    'definition', pg_get_constraintdef(c.oid), 'validated', c.convalidated,
+    'triggers_disabled', EXISTS (SELECT 1 FROM pg_trigger t
+                                 WHERE t.tgconstraint = c.oid AND t.tgenabled = 'D')
   ) ORDER BY r.relname, c.conname)
   FROM pg_constraint c JOIN rels r ON r.oid = c.conrelid),
  'indexes', (SELECT json_agg(json_build_object(
@@ -135,7 +140,26 @@ SELECT json_build_object(
   FROM pg_rewrite w JOIN rels r ON r.oid = w.ev_class WHERE w.rulename <> '_RETURN'),
  'statistics', (SELECT json_agg(json_build_object(
     'name', s.stxname, 'definition', pg_get_statisticsobjdef(s.oid)) ORDER BY s.stxname)
-  FROM pg_statistic_ext s WHERE s.stxnamespace = (SELECT oid FROM ns))
+  FROM pg_statistic_ext s WHERE s.stxnamespace = (SELECT oid FROM ns)),
+ 'others', (SELECT json_agg(json_build_object('kind', o.kind, 'name', o.name)
+                            ORDER BY o.kind, o.name) FROM (
+    SELECT 'operator' AS kind, oid::regoperator::text AS name, oid, 'pg_operator' AS cat
+      FROM pg_operator WHERE oprnamespace = (SELECT oid FROM ns)
+    UNION ALL SELECT 'collation', collname, oid, 'pg_collation'
+      FROM pg_collation WHERE collnamespace = (SELECT oid FROM ns)
+    UNION ALL SELECT 'conversion', conname, oid, 'pg_conversion'
+      FROM pg_conversion WHERE connamespace = (SELECT oid FROM ns)
+    UNION ALL SELECT 'operator class', opcname, oid, 'pg_opclass'
+      FROM pg_opclass WHERE opcnamespace = (SELECT oid FROM ns)
+    UNION ALL SELECT 'operator family', opfname, oid, 'pg_opfamily'
+      FROM pg_opfamily WHERE opfnamespace = (SELECT oid FROM ns)
+    UNION ALL SELECT 'text search configuration', cfgname, oid, 'pg_ts_config'
+      FROM pg_ts_config WHERE cfgnamespace = (SELECT oid FROM ns)
+    UNION ALL SELECT 'text search dictionary', dictname, oid, 'pg_ts_dict'
+      FROM pg_ts_dict WHERE dictnamespace = (SELECT oid FROM ns)
+    UNION ALL SELECT 'event trigger', evtname, oid, 'pg_event_trigger' FROM pg_event_trigger
+  ) o WHERE NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = o.cat::regclass
+                          AND d.objid = o.oid AND d.deptype = 'e'))
 )
 """
 

@@ -59,6 +59,14 @@ KINDS = (
     "policy",
     "rule",
     "statistics",
+    "operator",
+    "operator class",
+    "operator family",
+    "collation",
+    "conversion",
+    "text search configuration",
+    "text search dictionary",
+    "event trigger",
 )
 _CONSTRAINT_TYPES = {
     "p": "primary key",
@@ -71,6 +79,8 @@ _CONSTRAINT_TYPES = {
 _RELATION_KINDS = {"r": "table", "p": "partitioned table", "f": "foreign table"}
 _TYPE_KINDS = {"b": "base", "c": "composite", "d": "domain", "e": "enum", "r": "range"}
 _FUNCTION_KINDS = {"f": "function", "p": "procedure", "a": "aggregate", "w": "window"}
+_STORAGE = {"p": "plain", "e": "external", "m": "main", "x": "extended"}
+_REPLICA_IDENTITY = {"d": None, "n": "nothing", "f": "full", "i": "index"}
 _TRIGGER_ENABLED = {"O": "origin", "D": "disabled", "R": "replica", "A": "always"}
 _POLICY_COMMANDS = {"r": "SELECT", "a": "INSERT", "w": "UPDATE", "d": "DELETE", "*": "ALL"}
 _QUALIFIER = re.compile(r'(?<![\w."])("(?:[^"]|"")+"|[A-Za-z_][\w$]*)\.(?=["A-Za-z_])')
@@ -138,6 +148,7 @@ def canonical(document: Mapping[str, Any]) -> Objects:
                 "generated": squeeze(col["default"]) if generated else None,
                 "identity": {"a": "always", "d": "by default"}.get(col["identity"] or ""),
                 "collation": col["collation"],
+                "storage": _STORAGE.get(col.get("storage") or ""),
             },
         )
     for rel in rows("relations"):
@@ -165,6 +176,7 @@ def canonical(document: Mapping[str, Any]) -> Objects:
                 "inherits": rel["parents"],
                 "partition_bound": rel["partition_bound"],
                 "partition_key": rel["partition_key"],
+                "replica_identity": _REPLICA_IDENTITY.get(rel.get("replica_identity") or "d"),
                 "columns": columns.get(name, []),
             },
         )
@@ -177,6 +189,7 @@ def canonical(document: Mapping[str, Any]) -> Objects:
                 "type": _CONSTRAINT_TYPES.get(con["type"], con["type"]),
                 "definition": definition,
                 "not_valid": not con["validated"],
+                "triggers_disabled": con.get("triggers_disabled"),
             },
         )
     for idx in rows("indexes"):
@@ -246,6 +259,8 @@ def canonical(document: Mapping[str, Any]) -> Objects:
             f"{rule['relation']}.{rule['name']}",
             {"definition": squeeze(rule["definition"])},
         )
+    for other in rows("others"):
+        put(other["kind"], other["name"], {})
     for stat in rows("statistics"):
         put("statistics", stat["name"], {"definition": squeeze(stat["definition"])})
     return out
