@@ -116,7 +116,10 @@ def main() -> None:
     median = {key: statistics.median(values) for key, values in samples.items()}
     print()
     for key, values in samples.items():
-        print(f"{key:<12} min {min(values):.3f}  median {median[key]:.3f}  max {max(values):.3f} s")
+        print(
+            f"{key:<12} min {min(values):.3f}  median {median[key]:.3f}  max {max(values):.3f} s"
+            f"   (process CPU median {statistics.median(CPU[key]):.3f} s)"
+        )
     ratio = median["baseline"] / median["psql"]
     replay_ratio = median["replay"] / median["psql"]
     ratios = [b / p for b, p in zip(samples["baseline"], samples["psql"], strict=True)]
