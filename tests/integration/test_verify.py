@@ -22,7 +22,7 @@ from bazooka.postgres.schema_model import canonical, without_bookkeeping
 from bazooka.postgres.schema_steps import SchemaModel
 from bazooka.postgres.verify import SchemaReport, verify
 from bazooka.settings import Settings
-from tests.conftest import cli
+from tests.conftest import cli, make_settings
 from tests.knex_fixture import knex_database
 
 Connection = psycopg.Connection[tuple[Any, ...]]
@@ -311,7 +311,7 @@ def count_round_trips(conn: Connection, action: Callable[[], Any]) -> int:
 
 
 def test_the_catalog_is_read_in_one_round_trip_whatever_the_number_of_tables(
-    migrated: Connection,
+    migrated: Connection, scratch_db: dict[str, str]
 ) -> None:
     assert count_round_trips(migrated, lambda: read_catalog(migrated)) == 1
     assert count_round_trips(migrated, lambda: verify(migrated, bundled())) == 3
@@ -326,6 +326,10 @@ def test_the_catalog_is_read_in_one_round_trip_whatever_the_number_of_tables(
         migrated.execute("SET LOCAL TimeZone = 'Asia/Tokyo'")
         assert count_round_trips(migrated, lambda: read_catalog(migrated)) == 1
         assert migrated.execute("SHOW TimeZone").fetchone() == ("Asia/Tokyo",)
+    # A connection without autocommit: read inside the transaction psycopg opens.
+    with connect(make_settings(scratch_db), autocommit=False) as manual:
+        assert canonical(read_catalog(manual)) == canonical(read_catalog(migrated))
+        assert manual.info.transaction_status == pq.TransactionStatus.INTRANS
 
 
 def test_session_settings_do_not_change_what_is_read(migrated: Connection) -> None:

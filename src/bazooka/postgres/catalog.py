@@ -183,7 +183,8 @@ def read_catalog(conn: Connection, schema: str = INDEXER_SCHEMA) -> dict[str, An
     """
     settings = sql.SQL(_SETTINGS).format(schema=sql.Identifier(schema))
     query = catalog_query(schema)
-    idle = conn.info.transaction_status == pq.TransactionStatus.IDLE
+    # Without autocommit, psycopg itself opens a transaction first: read inside it, then.
+    idle = conn.autocommit and conn.info.transaction_status == pq.TransactionStatus.IDLE
     if idle:
         begin = sql.SQL("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;")
         end = sql.SQL("COMMIT;")
