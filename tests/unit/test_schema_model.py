@@ -245,3 +245,16 @@ def test_text_report_shows_expected_and_live_side_by_side() -> None:
     assert "not_null  yes       no" in text
     assert "type      uuid      text" in text
     assert report.to_dict()["differences"][0]["fields"] == ["not_null", "type"]
+
+
+def test_a_missing_and_an_unexpected_object_with_one_definition_look_renamed() -> None:
+    expected = canonical(document())
+    doc = document()
+    doc["indexes"] = [{**doc["indexes"][0], "name": "orders_id_idx"}]
+    differences = drift.diff(expected, canonical(doc))
+    assert [(d.object, d.status, d.renamed) for d in differences] == [
+        ("index orders_id_idx", "unexpected", "orders_pkey"),
+        ("index orders_pkey", "missing", "orders_id_idx"),
+    ]
+    assert differences[1].note == "renamed? now orders_id_idx"
+    assert differences[0].to_dict()["renamed"] == "orders_pkey"

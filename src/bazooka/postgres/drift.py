@@ -9,7 +9,7 @@ indexes, triggers...) are not listed one by one: the table's entry counts them i
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from bazooka.postgres.schema_model import KINDS, ObjectKey, Objects, parent_table
@@ -30,6 +30,7 @@ class Difference:
     live: Mapping[str, Any] | None
     fields: tuple[str, ...] = ()
     parts: Mapping[str, int] = field(default_factory=dict)  # of a missing/unexpected table
+    renamed: str = ""  # the unexpected (or missing) object with the very same definition
 
     @property
     def object(self) -> str:
@@ -49,6 +50,8 @@ class Difference:
             notes.append("not populated (WITH NO DATA)")
         if self.parts:
             notes.append("with its " + ", ".join(f"{n} {k}(s)" for k, n in self.parts.items()))
+        if self.renamed:
+            notes.append(f"renamed? {'now' if self.status == MISSING else 'was'} {self.renamed}")
         return "; ".join(notes)
 
     def to_dict(self) -> dict[str, Any]:
@@ -65,6 +68,8 @@ class Difference:
             out["fields"] = list(self.fields)
         if self.parts:
             out["parts"] = dict(self.parts)
+        if self.renamed:
+            out["renamed"] = self.renamed
         if self.note:
             out["note"] = self.note
         return out
@@ -114,13 +119,37 @@ def diff(expected: Objects, live: Objects) -> list[Difference]:
             continue
         status = MISSING if want is not None else UNEXPECTED
         out.append(Difference(kind, name, status, want, have))
-    return [
-        Difference(d.kind, d.name, d.status, d.expected, d.live, d.fields, parts[d.name])
+    out = [
+        replace(d, parts=parts[d.name])
         if d.status != CHANGED
         and d.kind in ("table", "view", "materialized view")
         and d.name in parts
         else d
         for d in out
+    ]
+    return _pair_renames(out)
+
+
+def _pair_renames(differences: list[Difference]) -> list[Difference]:
+    """A missing object and an unexpected one of the same kind and definition: say so."""
+    missing = [d for d in differences if d.status == MISSING]
+    unexpected = [d for d in differences if d.status == UNEXPECTED]
+    pairs: dict[tuple[str, str], str] = {}
+    for gone in missing:
+        owner = parent_table((gone.kind, gone.name), gone.expected or {})
+        same = [
+            new
+            for new in unexpected
+            if new.kind == gone.kind
+            and new.live == gone.expected
+            and parent_table((new.kind, new.name), new.live or {}) == owner
+        ]
+        if len(same) == 1:
+            pairs[(gone.kind, gone.name)] = same[0].name
+            pairs[(same[0].kind, same[0].name)] = gone.name
+    return [
+        replace(d, renamed=pairs[(d.kind, d.name)]) if (d.kind, d.name) in pairs else d
+        for d in differences
     ]
 
 
