@@ -91,6 +91,7 @@ from bazooka.settings import Settings  # noqa: E402
 KNEX_DIR = ROOT / "scripts" / "knex"
 BUNDLED = ROOT / "src" / "bazooka" / "postgres" / "migrations"
 SNAPSHOTS = ROOT / "tests" / "snapshots"
+DATA = ROOT / "src" / "bazooka" / "postgres" / "data"
 RUNBOOK = "docs/maintainers.md"
 REPLY_PREFIX = "\x1eBAZOOKA-PORT "
 
@@ -1080,8 +1081,11 @@ def regenerate_snapshots(into: Path, snapshots: Path, out: IO[str]) -> None:
     previous = json.loads(steps.read_text()) if steps.exists() else None
     out.write(f"Regenerating the snapshots in {snapshots} ...\n")
     out.flush()
+    # The bundled migrations' model and baseline are package data; another folder's go with
+    # its snapshots.
+    data = DATA if into == BUNDLED.resolve() else snapshots
     with contextlib.redirect_stdout(out):
-        regenerate(load_from(into), snapshots)
+        regenerate(load_from(into), snapshots, data)
     if previous is None:
         return
     current = json.loads(steps.read_text())

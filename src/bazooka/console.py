@@ -161,6 +161,12 @@ def _postgres_section(console: Console, pg: dict[str, Any]) -> None:
         console.print(f"  pending: {_short(pg['pending'])}")
     if pg["invalid_indexes"]:
         console.print(f"  [red]invalid indexes[/]: {', '.join(pg['invalid_indexes'])}")
+    if "schema" in pg:
+        verdict = {True: "[green]✔[/]", False: "[red]✘[/]", None: "[yellow]?[/]"}
+        schema = pg["schema"]
+        console.print(
+            f"  schema: {verdict[schema['ok']]} {escape(schema['headline'])}", highlight=False
+        )
 
 
 def _kafka_section(console: Console, kafka: dict[str, Any]) -> None:

@@ -90,3 +90,5 @@ def test_zip_installs_into_a_clean_directory_and_handles_an_event(
     body = json.loads(response["body"])
     assert body["message"] == "success"
     assert body["report"]["steps"][0]["details"]["applied_count"] == MIGRATIONS
+    # The package data (data/baseline.sql) made it into the zip: an empty database took it.
+    assert body["report"]["steps"][0]["details"]["path"] == "baseline"
