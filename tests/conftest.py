@@ -3,12 +3,25 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 
 import pytest
 
 from bazooka.settings import Settings
 from tests.helpers import make_settings, scratch_database, service_env
+
+
+@pytest.fixture(autouse=True)
+def restored_logging() -> Iterator[None]:
+    """The entry points configure the library's logger (the Lambda handler, in process, with
+    a test's captured stdout): give it back as it was after every test."""
+    root = logging.getLogger("bazooka")
+    handlers, level, propagate = list(root.handlers), root.level, root.propagate
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    root.propagate = propagate
 
 
 @pytest.fixture

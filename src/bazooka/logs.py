@@ -118,10 +118,20 @@ def writing_to(stream: IO[str]) -> Iterator[None]:
         for h in logging.getLogger(ROOT_LOGGER).handlers
         if h.get_name() == _HANDLER_NAME and isinstance(h, logging.StreamHandler)
     ]
-    previous = [h.setStream(stream) for h in handlers]
+    previous = [_swap_stream(h, stream) for h in handlers]
     try:
         yield
     finally:
         for handler, old in zip(handlers, previous, strict=True):
-            if old is not None:
-                handler.setStream(old)
+            _swap_stream(handler, old)
+
+
+def _swap_stream(handler: logging.StreamHandler[IO[str]], stream: IO[str]) -> IO[str]:
+    """Point ``handler`` at ``stream``; the stream it had. Unlike ``setStream``, the old stream
+    is not flushed: it may be closed already (a test's captured output)."""
+    handler.acquire()
+    try:
+        old, handler.stream = handler.stream, stream
+    finally:
+        handler.release()
+    return old

@@ -5,23 +5,9 @@ from __future__ import annotations
 import io
 import json
 import logging
-from collections.abc import Iterator
-
-import pytest
 
 from bazooka.errors import PostgresError, UnexpectedError
 from bazooka.logs import configure, emit, writing_to
-
-
-@pytest.fixture(autouse=True)
-def restored_logging() -> Iterator[None]:
-    """These tests configure the library's logger: give it back as it was."""
-    root = logging.getLogger("bazooka")
-    saved = (list(root.handlers), root.level, root.propagate)
-    yield
-    root.handlers[:] = saved[0]
-    root.setLevel(saved[1])
-    root.propagate = saved[2]
 
 
 def lines(stream: io.StringIO) -> list[dict[str, object]]:
