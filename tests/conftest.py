@@ -76,6 +76,28 @@ def scratch_db(base_env: dict[str, str]) -> Iterator[dict[str, str]]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@pytest.fixture(scope="session")
+def lambda_zip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The Lambda zip as ``scripts/build_lambda_zip.py`` builds it for this interpreter's
+    version (so with bytecode); built once per session, it takes a minute or two."""
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    artifact = tmp_path_factory.mktemp("lambda-zip") / "bazooka-lambda.zip"
+    subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "build_lambda_zip.py"),
+            "--python-version",
+            version,
+            "--output",
+            str(artifact),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=900,
+    )
+    return artifact
+
+
 def _dsn(settings: Settings, dbname: str) -> str:
     return (
         f"host={settings.db_hostname} port={settings.db_port} dbname={dbname} "

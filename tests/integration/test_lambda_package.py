@@ -9,8 +9,6 @@ import sys
 import zipfile
 from pathlib import Path
 
-from tests.conftest import ROOT
-
 INVOKE = """
 import json, sys
 sys.path.insert(0, sys.argv[1])
@@ -27,25 +25,10 @@ print("RESULT " + json.dumps(handler(json.loads(sys.argv[2]), Context())))
 
 
 def test_zip_installs_into_a_clean_directory_and_handles_an_event(
-    tmp_path: Path, scratch_db: dict[str, str]
+    tmp_path: Path, scratch_db: dict[str, str], lambda_zip: Path
 ) -> None:
-    artifact = tmp_path / "bazooka-lambda.zip"
-    version = f"{sys.version_info.major}.{sys.version_info.minor}"
-    subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "scripts" / "build_lambda_zip.py"),
-            "--python-version",
-            version,
-            "--output",
-            str(artifact),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=600,
-    )
     task_root = tmp_path / "task"
-    with zipfile.ZipFile(artifact) as archive:
+    with zipfile.ZipFile(lambda_zip) as archive:
         names = archive.namelist()
         assert "bazooka/lambda_handler.py" in names
         assert not any(n.startswith(("grpc/", "grpc_tools/")) for n in names)  # trimmed
