@@ -73,3 +73,30 @@ def test_zip_installs_into_a_clean_directory_and_handles_an_event(
     body = json.loads(response["body"])
     assert body["message"] == "success"
     assert body["report"]["steps"][0]["details"]["applied_count"] == 113
+
+
+def test_the_image_installs_what_the_zip_holds(tmp_path: Path, lambda_zip: Path) -> None:
+    """The Dockerfile runs the zip's own installation (one requirements filter, not two);
+    run here for this interpreter, it lays out exactly the files the zip holds."""
+    root = Path(__file__).resolve().parents[2]
+    dockerfile = (root / "Dockerfile").read_text()
+    runs = [line for line in dockerfile.splitlines() if line.startswith("RUN ")]
+    install = "python3 /tmp/bazooka/scripts/build_lambda_zip.py --install-into"
+    assert len(runs) == 1 and runs[0].startswith(f'RUN {install} "${{LAMBDA_TASK_ROOT}}"')
+    assert "pip " not in dockerfile
+    target = tmp_path / "task-root"
+    subprocess.run(
+        [
+            sys.executable,
+            str(root / "scripts" / "build_lambda_zip.py"),
+            "--install-into",
+            str(target),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=900,
+    )
+    installed = {str(p.relative_to(target)) for p in target.rglob("*") if p.is_file()}
+    with zipfile.ZipFile(lambda_zip) as archive:
+        shipped = {name for name in archive.namelist() if not name.endswith("/")}
+    assert installed == shipped
