@@ -23,6 +23,14 @@ from typing import Any
 
 import psycopg
 import pytest
+from confluent_kafka import Producer
+from confluent_kafka.admin import (
+    AdminClient,
+    AlterConfigOpType,
+    ConfigEntry,
+    ConfigResource,
+    NewTopic,
+)
 
 from bazooka import lambda_handler
 from bazooka.errors import PostgresError
@@ -355,6 +363,60 @@ def test_without_the_reserve_the_emulator_kills_the_function_and_the_lock_stays_
     assert refused["errorType"] == "MigrationLocked"
     assert refused["errorMessage"].startswith("Step migrate failed: Migration table is already")
     assert {line["cold_start"] for line in _lines_of(emulator, "req-after-kill")} == {True}
+
+
+def test_deadline_in_a_kafka_clear_waiting_on_retries_stops_cleanly(
+    start_emulator: StartEmulator, scratch_db: dict[str, str]
+) -> None:
+    """The other long step: a topic whose records cannot be deleted (a compacted topic
+    refuses DeleteRecords: POLICY_VIOLATION) makes the clear retry with waits of 3 s, 6 s...;
+    before a wait that would not leave the reserve, the function stops cleanly. Once the topic
+    accepts deletions again, the next invocation clears it."""
+    brokers = scratch_db["KAFKA_BROKER_URLS"]
+    admin = AdminClient({"bootstrap.servers": brokers})
+    topic = "to-ender"
+    if topic in admin.list_topics(timeout=10).topics:
+        admin.delete_topics([topic])[topic].result()
+        assert _settles(lambda: topic not in admin.list_topics(timeout=10).topics, 30)
+    created = admin.create_topics([NewTopic(topic, 1, 1, config={"cleanup.policy": "compact"})])
+    created[topic].result()
+    try:
+        producer = Producer({"bootstrap.servers": brokers})
+        for i in range(3):
+            producer.produce(topic, key=f"k{i}".encode(), value=b"v")
+        assert producer.flush(10) == 0
+        emulator = start_emulator(
+            scratch_db,
+            timeout_s=FUNCTION_TIMEOUT_S,
+            BAZOOKA_LAMBDA_RESERVE_MS=str(RESERVE_MS),
+            CLEAR_KAFKA_TOPIC_RETRY_MS="1500",
+            CLEAR_KAFKA_TOPIC_MAX_RETRIES="10",
+        )
+        event = {"clear_kafka_topics": True, "force": True}
+        stopped = emulator.invoke(event, request_id="req-kafka-1")
+        assert not stopped.body.startswith(b"Task timed out"), stopped.body
+        assert stopped.elapsed_s < FUNCTION_TIMEOUT_S
+        error = _error(stopped)
+        assert error["errorType"] == "OutOfTime", error
+        assert error["errorMessage"].startswith("Stopped cleanly: only ")
+        assert f"of clearing topic {topic}" in error["errorMessage"]
+        assert "stopped inside: clear_kafka_topics" in error["errorMessage"]
+        lines = _lines_of(emulator, "req-kafka-1")
+        failed = next(line for line in lines if line["message"] == "Bazooka failed")
+        assert list(failed["report"]["steps"][0]["details"]["stopped_topics"]) == [topic]
+        resource = ConfigResource(
+            ConfigResource.Type.TOPIC,
+            topic,
+            incremental_configs=[
+                ConfigEntry("cleanup.policy", "delete", incremental_operation=AlterConfigOpType.SET)
+            ],
+        )
+        for future in admin.incremental_alter_configs([resource]).values():
+            future.result()
+        report = _success(emulator.invoke(event, request_id="req-kafka-2"))
+        assert report["steps"][0]["details"]["records_removed"][topic] == 3
+    finally:
+        admin.delete_topics([topic])[topic].result()
 
 
 # --- a warm process ---------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from confluent_kafka.admin._listoffsets import OffsetSpec
 from confluent_kafka.cimpl import NewPartitions, NewTopic
 
 from bazooka.budget import TimeBudget
-from bazooka.errors import KafkaOperationError
+from bazooka.errors import KafkaOperationError, OutOfTime
 from bazooka.kafka.client_config import common_config
 from bazooka.kafka.topics import MANAGED_TOPICS, TopicPlan, plan_topics
 from bazooka.logs import emit
@@ -275,6 +275,7 @@ def clear_topics(
     progress.start_task("clearing topics", len(topics))
     results: dict[str, dict[str, Any]] = {}
     failures: dict[str, str] = {}
+    out_of_time: list[OutOfTime] = []
     if topics:
         with ThreadPoolExecutor(max_workers=len(topics), thread_name_prefix="clear") as pool:
             futures = {
@@ -286,6 +287,9 @@ def clear_topics(
             for topic, future in futures.items():
                 try:
                     results[topic] = future.result()
+                except OutOfTime as exc:  # no time left for a retry wait
+                    out_of_time.append(exc)
+                    failures[topic] = str(exc)
                 except Exception as exc:  # noqa: BLE001 - reported per topic below
                     failures[topic] = str(exc)
                 progress.advance(1, description=topic)
@@ -296,6 +300,11 @@ def clear_topics(
         "attempts": {t: r.get("attempts", 1) for t, r in results.items()},
         "missing_topics": missing,
     }
+    if failures and len(out_of_time) == len(failures):
+        # Only time ran out: a clean stop (the runner says so), not a Kafka failure.
+        stop = out_of_time[0]
+        stop.details = {**details, "stopped_topics": failures}  # type: ignore[attr-defined]
+        raise stop
     if failures:
         error = KafkaOperationError(
             f"Could not clear {len(failures)} topic(s): "
