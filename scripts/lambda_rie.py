@@ -51,6 +51,7 @@ MODULE = "github.com/aws/aws-lambda-runtime-interface-emulator"
 # The Go module proxy here serves this pseudo-version (v1.23.0 is not served).
 VERSION = "v0.0.0-20261030222936-bef5c4ba774d"
 HOST = "127.0.0.1"
+GO_FALLBACKS = ("/usr/local/go/bin/go", "/usr/lib/go/bin/go")  # when PATH lacks Go's bin
 HANDLER = "bazooka.lambda_handler.handler"
 INVOKE_PATH = "/2015-03-31/functions/function/invocations"
 # The runtime interface client and the distributions it needs, as the managed runtime has them.
@@ -102,7 +103,7 @@ def build(*, quiet: bool = False) -> Path:
         return binary
     cache = cache_dir()
     cache.mkdir(parents=True, exist_ok=True)
-    go = shutil.which("go")
+    go = shutil.which("go") or next((g for g in GO_FALLBACKS if Path(g).is_file()), None)
     if go is None:
         raise EmulatorError(
             "go not found on PATH: the Lambda runtime interface emulator is built from its Go "
