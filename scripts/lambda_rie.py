@@ -295,9 +295,11 @@ class Emulator:
                 )
             with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
                 sock.settimeout(0.2)
-                if sock.connect_ex((HOST, self.port)) == 0:
-                    return self
+                answered = sock.connect_ex((HOST, self.port)) == 0
             time.sleep(0.05)
+            # Listening, and still alive: not another program that took the port meanwhile.
+            if answered and self.process.poll() is None:
+                return self
         self.stop()
         raise EmulatorError(f"the emulator did not listen on {HOST}:{self.port} in {wait_s} s")
 
