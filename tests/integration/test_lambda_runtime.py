@@ -323,6 +323,8 @@ def test_deadline_inside_migrate_stops_cleanly_frees_the_lock_and_a_second_invoc
         scratch_db,
         timeout_s=FUNCTION_TIMEOUT_S,
         BAZOOKA_LAMBDA_RESERVE_MS=str(RESERVE_MS),
+        BAZOOKA_MIGRATE_REPLAY="true",  # migration by migration (an empty database's baseline
+        # loads in one transaction: nothing to stop in the middle of)
     )
     stopped = emulator.invoke({"migrate": True}, request_id="req-deadline-1")
     # The function answered itself, before the emulator's kill ("Task timed out after ...").
@@ -354,7 +356,9 @@ def test_without_the_reserve_the_emulator_kills_the_function_and_the_lock_stays_
     outlasts the deadline, the function is killed in the middle of it, the Knex lock stays
     taken, and the next invocation, in a new process, is refused until `bazooka unlock`."""
     _slow_ddl(scratch_db, seconds=60, only="public.fills")
-    emulator = start_emulator(scratch_db, timeout_s=8, BAZOOKA_LAMBDA_RESERVE_MS="0")
+    emulator = start_emulator(
+        scratch_db, timeout_s=8, BAZOOKA_LAMBDA_RESERVE_MS="0", BAZOOKA_MIGRATE_REPLAY="true"
+    )
     killed = emulator.invoke({"migrate": True}, request_id="req-killed")
     assert killed.body == b"Task timed out after 8.00 seconds"
     applied, locked = _migrations(scratch_db)

@@ -284,6 +284,20 @@ SHAPES: dict[str, list[tuple[str, Outcome, dict[str, Any]]]] = {
                 "failed_topics": OBJ,
             },
         ),
+        (
+            "result of a clear the time budget stopped (the error's details)",
+            TopicsClearResult(
+                MappingProxyType({}), (), stopped=MappingProxyType({"to-ender": "no time"})
+            ),
+            {
+                "records_removed": OBJ,
+                "total_records_removed": COUNT,
+                "partitions_cleared": INT,
+                "attempts": OBJ,
+                "missing_topics": LIST,
+                "stopped_topics": OBJ,
+            },
+        ),
     ],
     "clear_redis": [
         (

@@ -104,6 +104,7 @@ class ClearResult:
     cleared: Mapping[str, TopicCleared]
     missing: tuple[str, ...]
     failed: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    stopped: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))  # by time
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form."""
@@ -116,6 +117,8 @@ class ClearResult:
         }
         if self.failed:
             out["failed_topics"] = dict(self.failed)
+        if self.stopped:
+            out["stopped_topics"] = dict(self.stopped)
         return out
 
     def headline(self) -> str:
@@ -179,10 +182,11 @@ def apply_clear(
                 except Exception as exc:  # noqa: BLE001 - reported per topic below
                     failed[topic] = str(exc)
                 progress.advance(1, description=topic)
-    result = ClearResult(cleared, plan.missing, failed)
     if failed and len(stopped) == len(failed):
         # Only time ran out: a clean stop (the runner says what ran), not a Kafka failure.
+        result = ClearResult(cleared, plan.missing, stopped=failed)
         raise OutOfTime(str(stopped[0]), details=result)
+    result = ClearResult(cleared, plan.missing, failed)
     if failed:
         raise KafkaOperationError(
             f"Could not clear {len(failed)} topic(s): "
