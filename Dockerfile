@@ -2,15 +2,16 @@
 #   docker build -t bazooka .
 # Handler: bazooka.lambda_handler.handler. Configure it with the original's environment variables.
 # Amazon Linux 2023 runtime: confluent-kafka's wheels need glibc 2.28.
+# Run it locally with the runtime interface emulator the base image contains: docs/operators.md.
 FROM public.ecr.aws/lambda/python:3.12
 
+# The same installation as the zip's (scripts/build_lambda_zip.py: one requirements filter,
+# v4-proto without its gRPC dependencies, the optional bugsnag, bytecode), for this image's
+# interpreter and platform.
 COPY pyproject.toml README.md /tmp/bazooka/
 COPY src /tmp/bazooka/src
-# v4-proto's gRPC dependencies are never imported: install it alone, everything else normally.
-RUN pip install --no-cache-dir --target "${LAMBDA_TASK_ROOT}" --no-deps "v4-proto>=9.0,<10" \
- && pip install --no-cache-dir --target "${LAMBDA_TASK_ROOT}" --upgrade --no-deps "/tmp/bazooka" \
- && python3 -c "import tomllib; d = tomllib.load(open('/tmp/bazooka/pyproject.toml', 'rb'))['project']; print('\n'.join(r for r in d['dependencies'] + d['optional-dependencies']['bugsnag'] if not r.startswith('v4-proto')))" > /tmp/requirements.txt \
- && pip install --no-cache-dir --target "${LAMBDA_TASK_ROOT}" -r /tmp/requirements.txt \
- && rm -rf /tmp/bazooka /tmp/requirements.txt
+COPY scripts/build_lambda_zip.py /tmp/bazooka/scripts/
+RUN python3 /tmp/bazooka/scripts/build_lambda_zip.py --install-into "${LAMBDA_TASK_ROOT}" \
+ && rm -rf /tmp/bazooka
 
 CMD ["bazooka.lambda_handler.handler"]

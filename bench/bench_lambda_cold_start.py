@@ -1,49 +1,44 @@
-"""Lambda cold start from the deployment zip, with and without the bytecode it now carries.
+"""Lambda cold start and warm invocation through the runtime interface emulator, from the zip,
+with and without the bytecode it carries.
 
     eval "$(python3 scripts/services.py env)"
     .venv/bin/python bench/bench_lambda_cold_start.py [--runs 7]
 
 Builds the zip with scripts/build_lambda_zip.py for this interpreter's version (so it holds
 bytecode), unpacks it twice and strips every .pyc from the second copy: that copy is what a zip
-built without bytecode gives. Each timed run is a new interpreter started with -S (no
-site-packages: everything comes from the unpacked zip, as on Lambda) and
-PYTHONDONTWRITEBYTECODE=1 (Lambda's task directory is read-only), which imports the handler
-and handles one event against the local services: a cold start plus its first invocation.
-The two copies are run alternately. The events run on a scratch database migrated beforehand,
-so `migrate` has nothing to do and the figures are about start-up, not DDL.
+built without bytecode gives. Each run starts a fresh emulator (AWS's runtime interface
+emulator, built by scripts/lambda_rie.py; it needs Go the first time) on one copy, as a task
+directory run by awslambdaric with ``python -S`` and ``PYTHONDONTWRITEBYTECODE=1`` (Lambda's
+task directory is read-only), and times two HTTP invocations of the same event:
+
+- cold: the first, which starts the runtime process, imports the handler and handles the
+  event (what a caller waits for on a cold start);
+- warm: the second, handled by the same process.
+
+The two copies alternate. The events run on a scratch database migrated beforehand, so
+`migrate` has nothing to do and the figures are about start-up, not DDL.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import importlib.util
 import os
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
 import zipfile
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 import psycopg
 
 ROOT = Path(__file__).resolve().parent.parent
-INVOKE = """
-import json, sys
-sys.path.insert(0, sys.argv[1])
-from bazooka.lambda_handler import handler
-
-class Context:
-    def get_remaining_time_in_millis(self):
-        return 600_000
-
-response = handler(json.loads(sys.argv[2]), Context())
-assert response["statusCode"] == 200, response
-"""
-EVENTS = {
+EVENTS: dict[str, dict[str, bool]] = {
     "migrate": {"migrate": True},
     "migrate + create_kafka_topics + clear_redis": {
         "migrate": True,
@@ -51,6 +46,16 @@ EVENTS = {
         "clear_redis": True,
     },
 }
+PASSED_ON = ("DB_", "REDIS_", "KAFKA_")
+
+
+def load_rie() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("lambda_rie", ROOT / "scripts" / "lambda_rie.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["lambda_rie"] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 def admin_dsn(env: dict[str, str]) -> str:
@@ -61,31 +66,37 @@ def admin_dsn(env: dict[str, str]) -> str:
     )
 
 
-def cold_start(root: Path, event: dict[str, bool], env: dict[str, str]) -> float:
-    started = time.perf_counter()
-    subprocess.run(
-        [sys.executable, "-S", "-c", INVOKE, str(root), json.dumps(event)],
-        env=env,
-        check=True,
-        capture_output=True,
-    )
-    return time.perf_counter() - started
+def cold_and_warm(
+    rie: ModuleType, task: Path, bootstrap: Path, env: dict[str, str], event: dict[str, bool]
+) -> tuple[float, float]:
+    """A fresh emulator on ``task``: the first invocation's and the second's wall time."""
+    log = bootstrap.parent.parent / "emulator.log"
+    with rie.Emulator(task, bootstrap, env, log, timeout_s=300) as emulator:
+        times = []
+        for _ in range(2):
+            invocation = emulator.invoke(event)
+            response: Any = invocation.json()
+            if invocation.status != 200 or response.get("statusCode") != 200:
+                raise SystemExit(f"invocation failed: {invocation.body[:2000]!r}")
+            times.append(invocation.elapsed_s)
+    return times[0], times[1]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=7)
     args = parser.parse_args()
+    rie = load_rie()
+    rie.build()
     base = dict(os.environ)
     name = f"bz_bench_cold_{uuid.uuid4().hex[:8]}"
-    env = {
-        **base,
+    env = {k: v for k, v in base.items() if k.startswith(PASSED_ON)}
+    env |= {
+        "PATH": base.get("PATH", "/usr/bin:/bin"),
         "DB_NAME": name,
         "LOG_LEVEL": "error",
-        "PYTHONDONTWRITEBYTECODE": "1",
         "PREVENT_BREAKING_CHANGES_WITHOUT_FORCE": "false",
     }
-    env.pop("PYTHONPATH", None)
     with tempfile.TemporaryDirectory(prefix="bazooka-cold-") as tmp:
         work = Path(tmp)
         version = f"{sys.version_info.major}.{sys.version_info.minor}"
@@ -95,31 +106,42 @@ def main() -> None:
             check=True,
             capture_output=True,
         )
-        with_pyc, without_pyc = work / "with-bytecode", work / "without-bytecode"
+        copies = {"with bytecode": work / "with-bytecode", "without bytecode": work / "without"}
         with zipfile.ZipFile(work / "bazooka.zip") as archive:
-            archive.extractall(with_pyc)
-        shutil.copytree(with_pyc, without_pyc)
-        for cache in list(without_pyc.rglob("__pycache__")):
+            archive.extractall(copies["with bytecode"])
+        shutil.copytree(copies["with bytecode"], copies["without bytecode"])
+        for cache in list(copies["without bytecode"].rglob("__pycache__")):
             shutil.rmtree(cache)
+        bootstrap = rie.prepare_runtime(work / "runtime", sys.executable)
         with psycopg.connect(admin_dsn(base), autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{name}"'.encode())
         try:
-            cold_start(with_pyc, {"migrate": True}, env)  # migrates the scratch database
-            print(f"Lambda cold start + first invocation, {args.runs} runs each, CPython {version}")
+            # Migrates the scratch database; then one discarded warm-up of each copy.
+            cold_and_warm(rie, copies["with bytecode"], bootstrap, env, {"migrate": True})
+            print(
+                f"Lambda through the runtime interface emulator, {args.runs} runs each, "
+                f"CPython {version}; cold = start + first invocation, warm = the second"
+            )
             for label, event in EVENTS.items():
-                samples: dict[str, list[float]] = {"with bytecode": [], "without bytecode": []}
-                cold_start(without_pyc, event, env)  # warm-up, discarded
+                cold: dict[str, list[float]] = {kind: [] for kind in copies}
+                warm: dict[str, list[float]] = {kind: [] for kind in copies}
+                for task in copies.values():
+                    cold_and_warm(rie, task, bootstrap, env, event)
                 for _ in range(args.runs):
-                    samples["without bytecode"].append(cold_start(without_pyc, event, env))
-                    samples["with bytecode"].append(cold_start(with_pyc, event, env))
-                medians = {k: statistics.median(v) for k, v in samples.items()}
-                for kind, values in samples.items():
-                    print(
-                        f"  {label:44s} {kind:17s} min {min(values):.3f}  "
-                        f"median {medians[kind]:.3f}  max {max(values):.3f} s"
-                    )
-                saved = medians["without bytecode"] - medians["with bytecode"]
-                print(f"  {label:44s} saved by the bytecode: {saved:.3f} s (median)")
+                    for kind, task in copies.items():
+                        first, second = cold_and_warm(rie, task, bootstrap, env, event)
+                        cold[kind].append(first)
+                        warm[kind].append(second)
+                for what, samples in (("cold", cold), ("warm", warm)):
+                    for kind, values in samples.items():
+                        print(
+                            f"  {label:44s} {what} {kind:17s} min {min(values):.3f}  "
+                            f"median {statistics.median(values):.3f}  max {max(values):.3f} s"
+                        )
+                saved = statistics.median(cold["without bytecode"]) - statistics.median(
+                    cold["with bytecode"]
+                )
+                print(f"  {label:44s} cold start saved by the bytecode: {saved:.3f} s (median)")
         finally:
             with psycopg.connect(admin_dsn(base), autocommit=True) as conn:
                 conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'.encode())

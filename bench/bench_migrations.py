@@ -168,10 +168,10 @@ def main() -> None:
             env,
         )
         migrate = measure(
-            "bazooka migrate from empty (113 migrations)",
+            "bazooka migrate --replay from empty (113 migrations)",
             args.runs,
             lambda: reset(env),
-            bazooka(env, "--migrate"),
+            bazooka(env, "--migrate", "--replay"),
             env,
         )
 

@@ -2,6 +2,7 @@
 """Build the AWS Lambda deployment zip: Bazooka plus its runtime dependencies.
 
     python3 scripts/build_lambda_zip.py [--python-version 3.12] [--output dist/bazooka-lambda.zip]
+    python3 scripts/build_lambda_zip.py --install-into /var/task    # what the Dockerfile runs
 
 The zip holds the packages at its root (Lambda's layout); the handler is
 ``bazooka.lambda_handler.handler``. Binary wheels are taken for x86_64 Linux and the given
@@ -9,6 +10,10 @@ CPython version; confluent-kafka's wheels need glibc 2.28, so use a runtime on A
 (python3.12 or later; the default). ``v4-proto`` is installed without its gRPC dependencies
 (grpcio, grpcio-tools: ~30 MB Bazooka never imports), and the optional ``bugsnag`` is included.
 Needs pip and PyPI; nothing is installed into the running interpreter.
+
+``--install-into DIR`` installs the same packages, chosen by the same requirements filter, into
+DIR for the running interpreter and its platform, with bytecode, and builds no zip: the
+container image is made that way, so the zip and the image cannot drift apart.
 
 Bytecode: Lambda's task directory is read-only, so a zip without ``.pyc`` files makes every cold
 start compile every module it imports (up to twice the cold-start time, see ``bench/README.md``).
@@ -82,36 +87,46 @@ def requirements() -> tuple[list[str], list[str]]:
     return [r for r in wanted if r not in alone], alone
 
 
+def install(target: Path, python_version: str | None) -> None:
+    """Install Bazooka and its runtime packages into ``target`` (Lambda's layout), no bytecode.
+
+    For ``python_version`` on x86_64 Linux (the zip, built anywhere), or for this interpreter
+    and platform when it is None (the image, built on its own base image).
+    """
+    cross = (
+        ["--implementation", "cp", "--python-version", python_version]
+        + [f"--platform={p}" for p in PLATFORMS]
+        if python_version is not None
+        else []
+    )
+    common = [
+        "install",
+        "--quiet",
+        "--no-compile",
+        "--target",
+        str(target),
+        "--only-binary=:all:",
+        *cross,
+    ]
+    with_deps, alone = requirements()
+    pip(*common, *with_deps)
+    pip(*common, "--no-deps", *alone)
+    with tempfile.TemporaryDirectory(prefix="bazooka-wheel-") as wheels:
+        pip("wheel", "--quiet", "--no-deps", "--wheel-dir", wheels, str(ROOT))
+        wheel = next(Path(wheels).glob("bazooka-*.whl"))
+        pip(*common, "--no-deps", "--upgrade", str(wheel))
+    for junk in target.glob("*.dist-info/RECORD"):
+        junk.unlink()
+    for cache in target.rglob("__pycache__"):
+        shutil.rmtree(cache)
+    shutil.rmtree(target / "bin", ignore_errors=True)
+
+
 def build(python_version: str, output: Path, compiler: str | None) -> Path:
     """Build the zip at ``output``; with bytecode compiled by ``compiler`` unless it is None."""
     with tempfile.TemporaryDirectory(prefix="bazooka-lambda-") as tmp:
-        work = Path(tmp)
-        target = work / "package"
-        platform_args = [f"--platform={p}" for p in PLATFORMS]
-        common = [
-            "install",
-            "--quiet",
-            "--no-compile",
-            "--target",
-            str(target),
-            "--implementation",
-            "cp",
-            "--python-version",
-            python_version,
-            "--only-binary=:all:",
-            *platform_args,
-        ]
-        with_deps, alone = requirements()
-        pip(*common, *with_deps)
-        pip(*common, "--no-deps", *alone)
-        pip("wheel", "--quiet", "--no-deps", "--wheel-dir", str(work / "wheel"), str(ROOT))
-        wheel = next((work / "wheel").glob("bazooka-*.whl"))
-        pip(*common, "--no-deps", "--upgrade", str(wheel))
-        for junk in target.glob("*.dist-info/RECORD"):
-            junk.unlink()
-        for cache in target.rglob("__pycache__"):
-            shutil.rmtree(cache)
-        shutil.rmtree(target / "bin", ignore_errors=True)
+        target = Path(tmp) / "package"
+        install(target, python_version)
         if compiler is not None:
             compile_bytecode(target, compiler)
         output.parent.mkdir(parents=True, exist_ok=True)
@@ -131,7 +146,18 @@ def main() -> int:
         action="store_true",
         help="fail, building nothing, when no interpreter of the target version is available",
     )
+    parser.add_argument(
+        "--install-into",
+        type=Path,
+        metavar="DIR",
+        help="install for this interpreter into DIR (the container image's task root), no zip",
+    )
     args = parser.parse_args()
+    if args.install_into is not None:
+        install(args.install_into, None)
+        compile_bytecode(args.install_into, sys.executable)
+        print(f"installed into {args.install_into}; handler: bazooka.lambda_handler.handler")
+        return 0
     compiler = compiler_for(args.python_version)
     if args.require_bytecode and compiler is None:
         print(

@@ -730,8 +730,8 @@ def start_kafka(cluster: bool) -> bool:
                     "kafka.tools.StorageTool",
                     "format",
                     "--ignore-formatted",
-                    "-t",
-                    cluster_id,
+                    # "=": an id may start with "-", which the tool would take for an option
+                    f"--cluster-id={cluster_id}",
                     "-c",
                     str(config),
                 ]

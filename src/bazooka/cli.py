@@ -38,7 +38,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Deploy or reset a dYdX v4 Indexer environment: migrations, Kafka topics, "
         "Redis, stateful orders to Vulcan.",
     )
-    parser.add_argument("--version", action="version", version=f"bazooka {__version__}")
+    parser.add_argument(
+        "--version",
+        action=_Version,
+        help="show the version and the newest bundled migration, and exit",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     for name, help_text in (
@@ -56,6 +60,12 @@ def build_parser() -> argparse.ArgumentParser:
             metavar="FILE",
             help="read the event JSON from FILE ('-' for stdin) instead of flags",
         )
+        cmd.add_argument(
+            "--replay",
+            action="store_true",
+            help="migrate step by step even on an empty database (no one-transaction baseline; "
+            "same as BAZOOKA_MIGRATE_REPLAY=true)",
+        )
         if name == "run":
             cmd.add_argument(
                 "--dry-run",
@@ -66,6 +76,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     status = sub.add_parser("status", help="read-only state: migrations, lock, topics, Redis")
     _output_flags(status)
+    verify = sub.add_parser(
+        "verify",
+        help="compare the live schema with the one the recorded migrations produce "
+        "(exit 0 match, 1 drift, 2 cannot verify)",
+    )
+    _output_flags(verify)
     unlock = sub.add_parser(
         "unlock",
         help="release a migration lock left by a killed run (knex migrate:unlock)",
@@ -79,6 +95,30 @@ def _event_flag(add: Callable[..., argparse.Action], field: str, help_text: str)
     flag = field.replace("_", "-")
     aliases = [f"--{flag}"] + ([f"--{field}"] if flag != field else [])
     add(*aliases, dest=field, action="store_true", help=help_text)
+
+
+class _Version(argparse.Action):
+    """``--version``: lists the bundled migrations only when asked (``--help`` stays fast)."""
+
+    def __init__(self, option_strings: list[str], dest: str, help: str | None = None) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=help)
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> NoReturn:
+        sys.stdout.write(version_text() + "\n")
+        parser.exit()
+
+
+def version_text() -> str:
+    """``bazooka 0.1.0 (migrations up to <newest Knex name>, 113 bundled)``.
+
+    The newest bundled migration tells an operator whether this Bazooka is current with the
+    indexer release that migrates their database (``docs/maintainers.md``).
+    """
+    from bazooka.postgres.migrations_source import bundled  # noqa: PLC0415
+
+    known = bundled()
+    newest = known[-1].name if known else "none"
+    return f"bazooka {__version__} (migrations up to {newest}, {len(known)} bundled)"
 
 
 def _output_flags(cmd: argparse.ArgumentParser) -> None:
@@ -132,6 +172,10 @@ def main(argv: list[str] | None = None) -> int:
         return _status(out, args.json, settings, env_files)
     if args.command == "unlock":
         return _unlock(out, args.json, settings)
+    if args.command == "verify":
+        return _verify(out, args.json, settings)
+    if args.replay:
+        settings = settings.replace(migrate_replay=True)
     return _run(out, args, settings)
 
 
@@ -238,14 +282,33 @@ def _unlock(out: TextIO, as_json: bool, settings: Settings) -> int:
     return ExitCode.OK
 
 
-def _fail(out: TextIO, as_json: bool, exc: BazookaError) -> int:
-    """Say why nothing ran (a JSON document with ``--json``); the error's exit code."""
+def _verify(out: TextIO, as_json: bool, settings: Settings) -> int:
+    """Exit 0 when the schema matches, 1 on drift, 2 when it cannot be verified."""
+    from bazooka.postgres import verify  # noqa: PLC0415
+    from bazooka.postgres.connection import connect, describe_target, translated  # noqa: PLC0415
+    from bazooka.postgres.migrations_source import bundled  # noqa: PLC0415
+
+    try:
+        with connect(settings) as conn, translated("verify", settings):
+            report = verify.verify(conn, bundled())
+    except BazookaError as exc:
+        return _fail(out, as_json, exc, ExitCode.INVALID_INPUT)
+    if as_json:
+        out.write(json.dumps(report.to_dict(), indent=2) + "\n")
+    else:
+        out.write(verify.render_text(report, describe_target(settings)))
+    return ExitCode.OK if report.ok else ExitCode.FAILED
+
+
+def _fail(out: TextIO, as_json: bool, exc: BazookaError, code: ExitCode | None = None) -> int:
+    """Say why nothing ran (a JSON document with ``--json``); the exit code: ``code``, or the
+    error's own."""
     if as_json:
         payload = {"ok": False, "error": str(exc), "kind": type(exc).__name__}
         out.write(json.dumps(payload) + "\n")
     else:
         sys.stderr.write(f"bazooka: {exc}\n")
-    return exc.exit_code
+    return code if code is not None else exc.exit_code
 
 
 def _default_log_level(configured: str) -> str:

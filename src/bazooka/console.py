@@ -148,15 +148,25 @@ def _postgres_section(console: Console, pg: dict[str, Any]) -> None:
         f"  migrations: {pg['applied_count']} applied, {pg['pending_count']} pending "
         f"(of {pg['known_migrations']} known); latest batch {pg['latest_batch']}; lock {lock}"
     )
+    console.print(f"  newest bundled migration: {pg['newest_known_migration']}")
     if pg["batches"]:
         per_batch = ", ".join(f"batch {b}: {n}" for b, n in pg["batches"].items())
         console.print(f"  applied per batch: {per_batch}")
     if pg["unknown"]:
-        console.print(f"  [red]unknown recorded migrations[/]: {', '.join(pg['unknown'])}")
+        console.print(
+            f"  [red]recorded but not bundled[/] (this Bazooka is behind this database; "
+            f"see docs/maintainers.md): {', '.join(pg['unknown'])}"
+        )
     if pg["pending"]:
         console.print(f"  pending: {_short(pg['pending'])}")
     if pg["invalid_indexes"]:
         console.print(f"  [red]invalid indexes[/]: {', '.join(pg['invalid_indexes'])}")
+    if "schema" in pg:
+        verdict = {True: "[green]✔[/]", False: "[red]✘[/]", None: "[yellow]?[/]"}
+        schema = pg["schema"]
+        console.print(
+            f"  schema: {verdict[schema['ok']]} {escape(schema['headline'])}", highlight=False
+        )
 
 
 def _kafka_section(console: Console, kafka: dict[str, Any]) -> None:

@@ -12,6 +12,7 @@
      │    └── MigrationError          the migration engine refused or a migration failed
      │         ├── MigrationLocked    knex_migrations_lock is held by another run
      │         └── UnknownMigrations  the database records migrations this project lacks
+     │    └── SchemaDrift             the schema differs from what the recorded migrations left
      ├── KafkaOperationError          a Kafka admin or produce operation failed
      ├── RedisOperationError          Redis unreachable or FLUSHALL failed
      └── VulcanSendError              stateful orders could not all be sent and acknowledged
@@ -103,6 +104,10 @@ class MigrationLocked(MigrationError):  # noqa: N818
 
 class UnknownMigrations(MigrationError):  # noqa: N818
     """The database records migrations that this project does not know."""
+
+
+class SchemaDrift(PostgresError):  # noqa: N818
+    """``verify_schema``: the live schema differs from the one its recorded migrations leave."""
 
 
 class KafkaOperationError(BazookaError):

@@ -31,6 +31,7 @@ class BazookaEvent:
     clear_kafka_topics: bool = False
     clear_redis: bool = False
     send_stateful_orders_to_vulcan: bool = False
+    verify_schema: bool = False  # ours: the drift check of `bazooka verify`, read-only
     force: bool = False
 
     def __post_init__(self) -> None:

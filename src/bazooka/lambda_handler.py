@@ -2,36 +2,45 @@
 
 Accepts a direct ``BazookaEvent`` or an API Gateway proxy event whose ``body`` is that JSON.
 Success returns ``{"statusCode": 200, "body": "<json>"}`` with ``"message": "success"`` and the
-per-step report; invalid input, a refusal or a failed step raises, so the invocation is marked
-failed. Logs are JSON lines on stdout.
+per-step report and the invocation's ``request_id``; invalid input, a refusal or a failed step
+raises, so the invocation is marked failed (the runtime reports the exception's class as
+``errorType`` and its message, which names the failed step, as ``errorMessage``). Logs are JSON
+lines on stdout, each with the invocation's ``aws_request_id``, ``function_name`` and
+``cold_start``, as AWS Lambda Powertools' logger writes them.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
 from typing import Any
 
 from bazooka.budget import TimeBudget
-from bazooka.errors import BazookaError
+from bazooka.errors import BazookaError, OutOfTime
 from bazooka.event import parse_event
 from bazooka.logs import configure, emit
+from bazooka.report import Report
 from bazooka.runner import run
 from bazooka.settings import Settings
 
 log = logging.getLogger("bazooka.lambda")
 MAX_LOGGED_EVENT_CHARS = 4_096
+# Invocations handled by this process: the first one is the cold start.
+_invocations = itertools.count()
 
 
 def handler(event: Any, context: Any) -> dict[str, Any]:
     """Run the invocation's event; raise on invalid input, refusal or failure."""
-    configure("info")
+    fields = _invocation_fields(context)
+    request_id = fields.get("aws_request_id")
+    configure("info", fields=fields)
     emit(log, logging.INFO, "handler#run", f"Event: {_loggable(event)}")
     settings: Settings | None = None
     try:
         settings = Settings.from_env()
-        configure(settings.log_level)
+        configure(settings.log_level, fields=fields)
         bazooka_event = parse_event(event)
         report = run(bazooka_event, settings, budget=_budget(context, settings))
     except BazookaError as exc:
@@ -39,20 +48,48 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
         _notify(exc, settings)
         raise
     outcome = "success" if report.ok else "failed"
+    reported = {**report.to_dict(), "request_id": request_id}
     emit(
         log,
         logging.INFO if report.ok else logging.ERROR,
         "handler#run",
         f"Bazooka {outcome}",
-        report=report.to_dict(),
+        report=reported,
     )
     if report.failure is not None:
         _notify(report.failure, settings)
-        raise report.failure
+        raise _naming_the_step(report.failure, report)
     return {
         "statusCode": 200,
-        "body": json.dumps({"message": "success", "report": report.to_dict()}, default=str),
+        "body": json.dumps({"message": "success", "report": reported}, default=str),
     }
+
+
+def _invocation_fields(context: Any) -> dict[str, Any]:
+    """What every log line of this invocation carries (the names Powertools' logger uses,
+    with the request id under the context's own name, ``aws_request_id``)."""
+    fields = {
+        "cold_start": next(_invocations) == 0,
+        "function_name": getattr(context, "function_name", None),
+        "function_memory_size": getattr(context, "memory_limit_in_mb", None),
+        "function_arn": getattr(context, "invoked_function_arn", None),
+        "aws_request_id": getattr(context, "aws_request_id", None),
+    }
+    return {k: v for k, v in fields.items() if v is not None}
+
+
+def _naming_the_step(failure: BazookaError, report: Report) -> BazookaError:
+    """The failure, its message prefixed with the failed step (the class, hence the Lambda
+    ``errorType``, is kept). A stop for lack of time already says which steps ran."""
+    step = report.failed_step
+    if step is None or isinstance(failure, OutOfTime):
+        return failure
+    try:
+        named = type(failure)(f"Step {step.name} failed: {failure}")
+    except TypeError:  # an error class that takes other arguments: leave it as it is
+        return failure
+    named.__cause__ = failure
+    return named
 
 
 def _budget(context: Any, settings: Settings) -> TimeBudget | None:

@@ -1,7 +1,9 @@
 """Structured logging: JSON lines with ``at``, ``message``, ``error`` and context fields.
 
 Library modules log through ``logging.getLogger(__name__)`` with :func:`emit`; only the entry
-points (CLI, Lambda handler) call :func:`configure`.
+points (CLI, Lambda handler) call :func:`configure`. The Lambda handler passes the invocation's
+fields (request id, function name, cold start), which then appear on every line, as AWS Lambda
+Powertools' logger adds them.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import json
 import logging
 import sys
 import traceback
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import IO, Any
@@ -45,7 +47,15 @@ def emit(
 
 
 class JsonFormatter(logging.Formatter):
-    """Render a record as one JSON object: level, time, at, message, error, context fields."""
+    """Render a record as one JSON object: level, time, at, message, ``fields``, error, context.
+
+    ``fields`` are added to every line (the Lambda invocation's request id, function name and
+    cold start); a record's own context fields never replace them.
+    """
+
+    def __init__(self, fields: Mapping[str, Any] | None = None) -> None:
+        super().__init__()
+        self.fields = dict(fields or {})
 
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, Any] = {
@@ -53,6 +63,7 @@ class JsonFormatter(logging.Formatter):
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "at": getattr(record, "at", f"{record.name}#{record.funcName}"),
             "message": record.getMessage(),
+            **self.fields,
         }
         error = getattr(record, "error_value", None)
         if error is None and record.exc_info and record.exc_info[1] is not None:
@@ -93,13 +104,19 @@ def _wants_stack(error: BaseException) -> bool:
     return not expected or logging.getLogger(ROOT_LOGGER).isEnabledFor(logging.DEBUG)
 
 
-def configure(level: str = "info", stream: IO[str] | None = None) -> None:
+def configure(
+    level: str = "info",
+    stream: IO[str] | None = None,
+    *,
+    fields: Mapping[str, Any] | None = None,
+) -> None:
     """Send every ``bazooka`` log record to ``stream`` (stdout by default) as JSON lines.
 
-    Replaces whatever an earlier call installed: configuring twice never doubles the lines.
+    Replaces the handler an earlier call installed (a warm Lambda process calls it once per
+    invocation), so each record is written once, with this call's ``fields``.
     """
     handler = logging.StreamHandler(stream if stream is not None else sys.stdout)
-    handler.setFormatter(JsonFormatter())
+    handler.setFormatter(JsonFormatter(fields))
     handler.set_name(_HANDLER_NAME)
     root = logging.getLogger(ROOT_LOGGER)
     for old in list(root.handlers):
@@ -118,10 +135,20 @@ def writing_to(stream: IO[str]) -> Iterator[None]:
         for h in logging.getLogger(ROOT_LOGGER).handlers
         if h.get_name() == _HANDLER_NAME and isinstance(h, logging.StreamHandler)
     ]
-    previous = [h.setStream(stream) for h in handlers]
+    previous = [_swap_stream(h, stream) for h in handlers]
     try:
         yield
     finally:
         for handler, old in zip(handlers, previous, strict=True):
-            if old is not None:
-                handler.setStream(old)
+            _swap_stream(handler, old)
+
+
+def _swap_stream(handler: logging.StreamHandler[IO[str]], stream: IO[str]) -> IO[str]:
+    """Point ``handler`` at ``stream``; the stream it had. Unlike ``setStream``, the old stream
+    is not flushed: it may be closed already (a test's captured output)."""
+    handler.acquire()
+    try:
+        old, handler.stream = handler.stream, stream
+    finally:
+        handler.release()
+    return old

@@ -64,16 +64,21 @@ class EarlierSteps:
     """
 
     schema_reset: bool = False
+    migrated: bool = False  # every bundled migration would be applied
     rolled_back: frozenset[str] = frozenset()
     topics_created: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
 
     def with_schema_reset(self) -> EarlierSteps:
         """After ``reset_db``: no table, no bookkeeping, nothing rolled back any more."""
-        return replace(self, schema_reset=True, rolled_back=frozenset())
+        return replace(self, schema_reset=True, migrated=False, rolled_back=frozenset())
+
+    def with_migrated(self) -> EarlierSteps:
+        """After ``migrate``: every migration is applied, nothing is rolled back."""
+        return replace(self, migrated=True, rolled_back=frozenset())
 
     def with_rolled_back(self, names: frozenset[str]) -> EarlierSteps:
         """After ``rollback``: these migrations are pending again."""
-        return replace(self, rolled_back=self.rolled_back | names)
+        return replace(self, migrated=False, rolled_back=self.rolled_back | names)
 
     def with_topics_created(self, topics: Mapping[str, int]) -> EarlierSteps:
         """After ``create_kafka_topics``: these topics exist, empty, with these partitions."""

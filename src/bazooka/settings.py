@@ -113,6 +113,8 @@ class Settings:
     bugsnag_notify_endpoint: str | None = _env("BUGSNAG_NOTIFY_ENDPOINT", None, _text)
     # Lambda: do not start a step (or a retry wait) with less than this much time left.
     lambda_time_reserve_ms: int = _env("BAZOOKA_LAMBDA_RESERVE_MS", 10_000, _integer(0))
+    # migrate: replay every migration even on an empty database (no one-transaction baseline).
+    migrate_replay: bool = _env("BAZOOKA_MIGRATE_REPLAY", False, _boolean)
 
     # PostgreSQL
     db_hostname: str = _env("DB_HOSTNAME", "localhost", _text)

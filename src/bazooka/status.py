@@ -7,11 +7,14 @@ service is reported in its own section (``{"error": ...}``); the others are stil
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bazooka.errors import BazookaError, UnexpectedError
 from bazooka.settings import Settings
 from bazooka.steps import System
+
+if TYPE_CHECKING:
+    from bazooka.postgres.connection import Connection
 
 
 def gather(settings: Settings) -> dict[str, Any]:
@@ -40,11 +43,26 @@ def _postgres(settings: Settings) -> dict[str, Any]:
 
     with connect(settings) as conn, translated("reading migration status", settings):
         state = bookkeeping.status(conn, bundled())
+        schema = _schema(conn)
     return {
         "target": describe_target(settings),
         "known_migrations": len(bundled()),
+        "newest_known_migration": bundled()[-1].name if bundled() else None,
         **state.to_dict(),
+        "schema": schema,
     }
+
+
+def _schema(conn: Connection) -> dict[str, Any]:
+    """The summary of ``bazooka verify``: match or drift, in one line."""
+    from bazooka.postgres.migrations_source import bundled  # noqa: PLC0415
+    from bazooka.postgres.verify import verify  # noqa: PLC0415
+
+    try:
+        report = verify(conn, bundled())
+    except Exception as exc:  # noqa: BLE001 - must not hide the migration status beside it
+        return {"ok": None, "headline": f"cannot verify: {exc}", "differences": None}
+    return {"ok": report.ok, "headline": report.headline(), "differences": len(report.differences)}
 
 
 def _kafka(settings: Settings) -> dict[str, Any]:

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from bazooka.kafka.create import CreationPlan
     from bazooka.postgres.maintenance import ClearPlan, ResetPlan
     from bazooka.postgres.migrator import MigratePlan, Observer, RollbackPlan
+    from bazooka.postgres.verify import VerifyPlan
     from bazooka.redis_ops import FlushPlan
     from bazooka.vulcan.send import SendPlan
 
@@ -99,10 +100,13 @@ def _plan_migrate(ctx: StepContext, earlier: EarlierSteps) -> MigratePlan:
     from bazooka.postgres import migrator  # noqa: PLC0415
     from bazooka.postgres.migrations_source import bundled  # noqa: PLC0415
 
+    replay = ctx.settings.migrate_replay
     if earlier.schema_reset:
-        return migrator.plan_migrate_from_empty(bundled())
+        return migrator.plan_migrate_from_empty(bundled(), replay=replay)
     with _pg_errors(ctx, "migrate (reading the bookkeeping)"):
-        return migrator.plan_migrate(ctx.pg(), bundled(), also_pending=earlier.rolled_back)
+        return migrator.plan_migrate(
+            ctx.pg(), bundled(), also_pending=earlier.rolled_back, replay=replay
+        )
 
 
 def _apply_migrate(ctx: StepContext, plan: MigratePlan) -> Outcome:
@@ -126,6 +130,24 @@ def _apply_clear_db(ctx: StepContext, plan: ClearPlan) -> Outcome:
 
     with _pg_errors(ctx, "clear_db"):
         return maintenance.clear_data(ctx.pg(), plan)
+
+
+def _plan_verify(ctx: StepContext, earlier: EarlierSteps) -> VerifyPlan:
+    from bazooka.postgres import verify  # noqa: PLC0415
+    from bazooka.postgres.migrations_source import bundled  # noqa: PLC0415
+
+    if earlier.migrated or earlier.schema_reset:
+        return verify.plan_verify(None, bundled(), migrated=earlier.migrated)
+    with _pg_errors(ctx, "verify_schema (reading the bookkeeping)"):
+        return verify.plan_verify(ctx.pg(), bundled())
+
+
+def _apply_verify(ctx: StepContext, plan: VerifyPlan) -> Outcome:
+    from bazooka.postgres import verify  # noqa: PLC0415
+    from bazooka.postgres.migrations_source import bundled  # noqa: PLC0415
+
+    with _pg_errors(ctx, "verify_schema"):
+        return verify.apply_verify(ctx.pg(), bundled())
 
 
 def _migration_observer(ctx: StepContext, task: str, verb: str) -> Observer:
@@ -250,6 +272,14 @@ STEPS: tuple[StepSpec[Any], ...] = (
         plan=_plan_clear_db,
         apply=_apply_clear_db,
         skip=_skip_clear_db_after_reset,
+    ),
+    StepSpec(
+        "verify_schema",
+        "compare the live schema with the one its recorded migrations leave (read-only)",
+        destructive=False,
+        systems=_POSTGRES,
+        plan=_plan_verify,
+        apply=_apply_verify,
     ),
     StepSpec(
         "create_kafka_topics",

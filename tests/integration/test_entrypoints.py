@@ -15,9 +15,11 @@ import psycopg
 import pytest
 import redis
 
+import bazooka
 from bazooka import lambda_handler
 from bazooka.errors import ForceRequired, InvalidEvent, PostgresError
 from bazooka.postgres.connection import connect
+from bazooka.postgres.migrations_source import bundled
 from bazooka.steps import DESTRUCTIVE as DESTRUCTIVE_FIELDS
 from tests.helpers import MIGRATIONS, cli, make_settings
 
@@ -59,6 +61,15 @@ def test_invalid_events_exit_2_without_contacting_any_server(
     as_json = cli(env, "run", "--json", "--event", "-", stdin=event)
     assert as_json.returncode == 2
     assert json.loads(as_json.stdout)["kind"] == "InvalidEvent"
+
+
+def test_version_names_the_newest_bundled_migration(base_env: dict[str, str]) -> None:
+    result = cli(base_env, "--version")
+    assert result.returncode == 0, result.stderr
+    known = bundled()
+    assert result.stdout == (
+        f"bazooka {bazooka.__version__} (migrations up to {known[-1].name}, {len(known)} bundled)\n"
+    )
 
 
 def test_flags_and_event_file_are_exclusive(base_env: dict[str, str], tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ import sys
 import zipfile
 from pathlib import Path
 
-from tests.helpers import MIGRATIONS, ROOT
+from tests.helpers import MIGRATIONS
 
 INVOKE = """
 import json, sys
@@ -27,25 +27,10 @@ print("RESULT " + json.dumps(handler(json.loads(sys.argv[2]), Context())))
 
 
 def test_zip_installs_into_a_clean_directory_and_handles_an_event(
-    tmp_path: Path, scratch_db: dict[str, str]
+    tmp_path: Path, scratch_db: dict[str, str], lambda_zip: Path
 ) -> None:
-    artifact = tmp_path / "bazooka-lambda.zip"
-    version = f"{sys.version_info.major}.{sys.version_info.minor}"
-    subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "scripts" / "build_lambda_zip.py"),
-            "--python-version",
-            version,
-            "--output",
-            str(artifact),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=600,
-    )
     task_root = tmp_path / "task"
-    with zipfile.ZipFile(artifact) as archive:
+    with zipfile.ZipFile(lambda_zip) as archive:
         names = archive.namelist()
         assert "bazooka/lambda_handler.py" in names
         assert not any(n.startswith(("grpc/", "grpc_tools/")) for n in names)  # trimmed
@@ -90,3 +75,32 @@ def test_zip_installs_into_a_clean_directory_and_handles_an_event(
     body = json.loads(response["body"])
     assert body["message"] == "success"
     assert body["report"]["steps"][0]["details"]["applied_count"] == MIGRATIONS
+    # The package data (data/baseline.sql) made it into the zip: an empty database took it.
+    assert body["report"]["steps"][0]["details"]["path"] == "baseline"
+
+
+def test_the_image_installs_what_the_zip_holds(tmp_path: Path, lambda_zip: Path) -> None:
+    """The Dockerfile runs the zip's own installation (one requirements filter, not two);
+    run here for this interpreter, it lays out exactly the files the zip holds."""
+    root = Path(__file__).resolve().parents[2]
+    dockerfile = (root / "Dockerfile").read_text()
+    runs = [line for line in dockerfile.splitlines() if line.startswith("RUN ")]
+    install = "python3 /tmp/bazooka/scripts/build_lambda_zip.py --install-into"
+    assert len(runs) == 1 and runs[0].startswith(f'RUN {install} "${{LAMBDA_TASK_ROOT}}"')
+    assert "pip " not in dockerfile
+    target = tmp_path / "task-root"
+    subprocess.run(
+        [
+            sys.executable,
+            str(root / "scripts" / "build_lambda_zip.py"),
+            "--install-into",
+            str(target),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=900,
+    )
+    installed = {str(p.relative_to(target)) for p in target.rglob("*") if p.is_file()}
+    with zipfile.ZipFile(lambda_zip) as archive:
+        shipped = {name for name in archive.namelist() if not name.endswith("/")}
+    assert installed == shipped

@@ -19,12 +19,16 @@ import pytest
 from bazooka.errors import MigrationError, MigrationLocked, UnknownMigrations
 from bazooka.event import BazookaEvent
 from bazooka.postgres import bookkeeping, migrator
+from bazooka.postgres.catalog import read_catalog
 from bazooka.postgres.connection import connect
 from bazooka.postgres.migrations_source import Migration, bundled, load_from
+from bazooka.postgres.schema_model import canonical, without_bookkeeping
+from bazooka.postgres.schema_steps import bundled_model
 from bazooka.report import StepStatus
 from bazooka.runner import run
 from bazooka.settings import Settings
 from tests.helpers import MIGRATIONS, ROOT, cli, make_settings
+from tests.knex_fixture import knex_database
 from tests.schema_dump import dump, fingerprint, normalize
 
 SNAPSHOTS = ROOT / "tests" / "snapshots"
@@ -82,7 +86,7 @@ def test_bundled_migrations_are_the_113_knex_names_in_order() -> None:
 def test_migrate_from_empty_gives_the_reference_schema_and_knex_bookkeeping(
     db_settings: Settings, conn: psycopg.Connection[tuple[Any, ...]]
 ) -> None:
-    details = migrator.migrate(conn, bundled()).to_dict()
+    details = migrator.migrate(conn, bundled(), replay=True).to_dict()
     assert details["applied_count"] == MIGRATIONS and details["batch"] == 1
     # 27 migrations opt out of transactions, so (as Knex) each runs on its own.
     assert details["mode"] == "one transaction per migration"
@@ -103,18 +107,26 @@ def test_migrate_from_empty_gives_the_reference_schema_and_knex_bookkeeping(
 def test_walk_up_and_down_one_at_a_time_matches_every_reference_step(
     db_settings: Settings, conn: psycopg.Connection[tuple[Any, ...]]
 ) -> None:
-    known = bundled()
+    # The shipped schema model of `bazooka verify` is checked against the same real replay.
+    known, model = bundled(), bundled_model()
+
+    def catalog() -> dict[Any, Any]:
+        return without_bookkeeping(canonical(read_catalog(conn)))
+
     assert fingerprint(dump(db_settings, exclude_knex=True)) == STEPS["up"]["000"]
+    assert catalog() == model.state(0, "up")
     for i in range(1, len(known) + 1):
         migrator.migrate(conn, known[:i])  # exactly the i-th migration, as batch i
         got = fingerprint(dump(db_settings, exclude_knex=True))
         assert got == STEPS["up"][f"{i:03d}"], f"schema after up {i:03d} ({known[i - 1].name})"
+        assert catalog() == model.state(i, "up"), f"model after up {i:03d}"
     assert rows(conn, "SELECT max(batch) FROM knex_migrations") == [(MIGRATIONS,)]
     for i in range(len(known) - 1, -1, -1):
         result = migrator.rollback(conn, known).to_dict()  # the latest batch = one migration
         assert result["rolled_back"] == [known[i].name]
         got = fingerprint(dump(db_settings, exclude_knex=True))
         assert got == STEPS["down"][f"{i:03d}"], f"schema after down to {i:03d} ({known[i].name})"
+        assert catalog() == model.state(i, "down"), f"model after down to {i:03d}"
     assert rows(conn, "SELECT count(*) FROM knex_migrations") == [(0,)]
 
 
@@ -133,38 +145,11 @@ def test_rollback_removes_exactly_the_latest_batch(
     assert rows(conn, "SELECT is_locked FROM knex_migrations_lock") == [(0,)]
 
 
-def _knex_database(conn: psycopg.Connection[tuple[Any, ...]], known: tuple[Migration, ...]) -> None:
-    """A database as the TypeScript Bazooka leaves it: Knex's own DDL and rows, batch 1."""
-    for migration in known:
-        if migration.transaction:
-            conn.execute(migration.up_sql.encode())
-        else:
-            from bazooka.postgres.sqlsplit import split_statements
-
-            for statement in split_statements(migration.up_sql):
-                conn.execute(statement.encode())
-    # knex 0.21 table-creator: increments(), string, integer, timestamp / increments('index')
-    conn.execute(
-        'create table "knex_migrations" ("id" serial primary key, "name" varchar(255), '
-        '"batch" integer, "migration_time" timestamptz)'
-    )
-    conn.execute(
-        'create table "knex_migrations_lock" ("index" serial primary key, "is_locked" integer)'
-    )
-    conn.execute('insert into "knex_migrations_lock" ("is_locked") values (0)')
-    with conn.cursor() as cur:
-        cur.executemany(
-            'insert into "knex_migrations" ("name", "batch", "migration_time") '
-            "values (%s, 1, now())",
-            [(m.name,) for m in known],
-        )
-
-
 def test_takes_over_a_database_migrated_by_knex(
     db_settings: Settings, conn: psycopg.Connection[tuple[Any, ...]]
 ) -> None:
     known = bundled()
-    _knex_database(conn, known)
+    knex_database(conn, known)
     assert migrator.migrate(conn, known).applied_count == 0
     assert rows(conn, "SELECT count(*) FROM knex_migrations") == [(MIGRATIONS,)]
     result = migrator.rollback(conn, known).to_dict()
@@ -212,6 +197,9 @@ def test_unknown_recorded_migration_is_an_error_and_changes_nothing(
             action(conn, known)
         assert "20990101000000_from_the_future.js" in str(err.value)
         assert "corrupt" in str(err.value)
+        assert "This Bazooka is behind that database" in str(err.value)
+        assert f"newest bundled migration is {known[-1].name}" in str(err.value)
+        assert "docs/maintainers.md" in str(err.value)
     assert fingerprint(dump(db_settings)) == before
 
 
@@ -376,7 +364,7 @@ def test_a_killed_run_is_completed_or_reported_by_the_next_one(
     scratch_db: dict[str, str], db_settings: Settings
 ) -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "bazooka", "run", "--migrate", "--json"],
+        [sys.executable, "-m", "bazooka", "run", "--migrate", "--json", "--replay"],
         env=scratch_db,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

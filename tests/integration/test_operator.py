@@ -85,10 +85,37 @@ def test_status_in_each_state(env: dict[str, str]) -> None:
     assert topics["to-vulcan"]["partitions"] == 210 and topics["to-vulcan"]["records"] == 1
     assert state["redis"]["keys"] == {"db2": 1}
 
+    newest = bundled()[-1].name
+    assert pg["newest_known_migration"] == newest
     human = cli(env, "status")
     assert human.returncode == 0
     assert f"50 applied, {MIGRATIONS - 50} pending" in human.stdout and "LOCKED" in human.stdout
     assert "applied per batch: batch 1: 50" in human.stdout
+    assert f"newest bundled migration: {newest}" in human.stdout
+
+
+def test_status_says_this_bazooka_is_behind_a_database_with_newer_migrations(
+    env: dict[str, str],
+) -> None:
+    with connect(make_settings(env)) as conn:
+        migrator.migrate(conn, bundled())
+        conn.execute(
+            "INSERT INTO knex_migrations (name, batch, migration_time) "
+            "VALUES ('20990101000000_from_a_newer_indexer.js', 2, now())"
+        )
+    code, state = status(env)
+    assert code == 0
+    assert state["postgres"]["unknown"] == ["20990101000000_from_a_newer_indexer.js"]
+    human = cli(env, "status")
+    assert (
+        "recorded but not bundled (this Bazooka is behind this database; see "
+        "docs/maintainers.md): 20990101000000_from_a_newer_indexer.js"
+    ) in " ".join(human.stdout.split())
+    refused = cli(env, "run", "--migrate", "--json")
+    assert refused.returncode == 1
+    error = json.loads(refused.stdout)["error"]
+    assert "20990101000000_from_a_newer_indexer.js" in error
+    assert "This Bazooka is behind that database" in error and "docs/maintainers.md" in error
 
 
 def test_status_straight_after_creating_the_topics_reads_every_topic(env: dict[str, str]) -> None:
@@ -239,7 +266,10 @@ def lambda_env(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> dict[str
     return env
 
 
-def test_lambda_stops_cleanly_mid_migration_with_the_lock_free(lambda_env: dict[str, str]) -> None:
+def test_lambda_stops_cleanly_mid_migration_with_the_lock_free(
+    lambda_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BAZOOKA_MIGRATE_REPLAY", "true")  # the baseline is one step: no "mid"
     # 1 check before the step, then one before each migration: time runs out before the 11th.
     with pytest.raises(OutOfTime) as err:
         lambda_handler.handler({"migrate": True, "create_kafka_topics": True}, DwindlingContext(11))

@@ -26,6 +26,7 @@ def test_every_field_defaults_to_false() -> None:
         "clear_kafka_topics",
         "clear_redis",
         "send_stateful_orders_to_vulcan",
+        "verify_schema",  # ours
         "force",
     }
 

@@ -5,23 +5,9 @@ from __future__ import annotations
 import io
 import json
 import logging
-from collections.abc import Iterator
-
-import pytest
 
 from bazooka.errors import PostgresError, UnexpectedError
 from bazooka.logs import configure, emit, writing_to
-
-
-@pytest.fixture(autouse=True)
-def restored_logging() -> Iterator[None]:
-    """These tests configure the library's logger: give it back as it was."""
-    root = logging.getLogger("bazooka")
-    saved = (list(root.handlers), root.level, root.propagate)
-    yield
-    root.handlers[:] = saved[0]
-    root.setLevel(saved[1])
-    root.propagate = saved[2]
 
 
 def lines(stream: io.StringIO) -> list[dict[str, object]]:
@@ -93,3 +79,20 @@ def test_configuring_twice_writes_each_line_once_and_writing_to_redirects_for_a_
     assert first.getvalue() == ""
     assert [line["message"] for line in lines(second)] == ["one", "three"]
     assert [line["message"] for line in lines(elsewhere)] == ["two"]
+
+
+def test_fields_are_on_every_line_and_a_new_configure_replaces_the_handler() -> None:
+    first, second = io.StringIO(), io.StringIO()
+    configure("info", stream=first, fields={"aws_request_id": "r-1", "cold_start": True})
+    log = logging.getLogger("bazooka.test")
+    emit(log, logging.INFO, "a#b", "one", aws_request_id="not this", topic="t")
+    configure("info", stream=second, fields={"aws_request_id": "r-2", "cold_start": False})
+    emit(log, logging.INFO, "a#b", "two")
+    (line,) = (json.loads(text) for text in first.getvalue().splitlines())
+    assert line["aws_request_id"] == "r-1" and line["cold_start"] is True  # not overridden
+    assert line["topic"] == "t"
+    (line,) = (json.loads(text) for text in second.getvalue().splitlines())  # written once
+    assert line["aws_request_id"] == "r-2" and line["cold_start"] is False
+    configure("info", stream=(plain := io.StringIO()))  # the CLI: no Lambda fields
+    emit(log, logging.INFO, "a#b", "three")
+    assert set(json.loads(plain.getvalue())) == {"level", "time", "at", "message"}

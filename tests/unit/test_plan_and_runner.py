@@ -29,6 +29,7 @@ def test_plan_follows_the_specification_order() -> None:
         "rollback",
         "migrate",
         "clear_db",
+        "verify_schema",
         "create_kafka_topics",
         "clear_kafka_topics",
         "clear_redis",

@@ -33,6 +33,7 @@ from bazooka.postgres.migrator import (
     plan_migrate_from_empty,
     plan_rollback_after_reset,
 )
+from bazooka.postgres.verify import SchemaReport, VerifyPlan
 from bazooka.redis_ops import FlushPlan, FlushResult
 from bazooka.report import Report, StepOutcome, StepStatus
 from bazooka.steps import STEPS
@@ -87,6 +88,7 @@ SHAPES: dict[str, list[tuple[str, Outcome, dict[str, Any]]]] = {
             {
                 "migrations_to_apply": LIST,
                 "count": INT,
+                "path": STR,
                 "mode": STR,
                 "locked": BOOL,
                 "unknown_recorded_migrations": LIST,
@@ -98,6 +100,7 @@ SHAPES: dict[str, list[tuple[str, Outcome, dict[str, Any]]]] = {
             {
                 "migrations_to_apply": LIST,
                 "count": INT,
+                "path": STR,
                 "mode": STR,
                 "locked": BOOL,
                 "unknown_recorded_migrations": LIST,
@@ -106,7 +109,13 @@ SHAPES: dict[str, list[tuple[str, Outcome, dict[str, Any]]]] = {
         (
             "result",
             MigrateResult(1, ("a.js",), TransactionMode.ONE),
-            {"batch": (INT, NULL), "applied": LIST, "applied_count": INT, "mode": STR},
+            {
+                "batch": (INT, NULL),
+                "applied": LIST,
+                "applied_count": INT,
+                "mode": STR,
+                "path": STR,
+            },
         ),
         (
             "result with invalid indexes",
@@ -116,6 +125,7 @@ SHAPES: dict[str, list[tuple[str, Outcome, dict[str, Any]]]] = {
                 "applied": LIST,
                 "applied_count": INT,
                 "mode": STR,
+                "path": STR,
                 "invalid_indexes": LIST,
             },
         ),
@@ -141,6 +151,42 @@ SHAPES: dict[str, list[tuple[str, Outcome, dict[str, Any]]]] = {
             "skipped after reset_db",
             Skipped("reset_db already removed every table"),
             {"reason": STR},
+        ),
+    ],
+    "verify_schema": [
+        (
+            "plan",
+            VerifyPlan(113, "20260302120000_add_created_at_to_orders.js"),
+            {
+                "step": INT,
+                "latest_migration": (STR, NULL),
+            },
+        ),
+        (
+            "result",
+            SchemaReport(
+                step=113,
+                latest_migration="20260302120000_add_created_at_to_orders.js",
+                walk="up",
+                differences=(),
+                objects_expected=300,
+                objects_live=300,
+            ),
+            {
+                "ok": BOOL,
+                "headline": STR,
+                "step": INT,
+                "latest_migration": (STR, NULL),
+                "compared_with": STR,
+                "state": STR,
+                "objects_expected": INT,
+                "objects_live": INT,
+                "summary": OBJ,
+                "differences": LIST,
+                "runtime_functions": LIST,
+                "other_walk_differences": (INT, NULL),
+                "notes": LIST,
+            },
         ),
     ],
     "create_kafka_topics": [
@@ -235,6 +281,20 @@ SHAPES: dict[str, list[tuple[str, Outcome, dict[str, Any]]]] = {
                 "attempts": OBJ,
                 "missing_topics": LIST,
                 "failed_topics": OBJ,
+            },
+        ),
+        (
+            "result of a clear the time budget stopped (the error's details)",
+            TopicsClearResult(
+                MappingProxyType({}), (), stopped=MappingProxyType({"to-ender": "no time"})
+            ),
+            {
+                "records_removed": OBJ,
+                "total_records_removed": COUNT,
+                "partitions_cleared": INT,
+                "attempts": OBJ,
+                "missing_topics": LIST,
+                "stopped_topics": OBJ,
             },
         ),
     ],

@@ -24,7 +24,7 @@ from confluent_kafka import OFFSET_END, KafkaError, KafkaException, TopicPartiti
 from confluent_kafka.admin import AdminClient
 
 from bazooka.budget import TimeBudget
-from bazooka.errors import KafkaOperationError
+from bazooka.errors import KafkaOperationError, OutOfTime
 from bazooka.kafka.admin import (
     ADMIN_TIMEOUT_S,
     Watermarks,
@@ -104,6 +104,7 @@ class ClearResult:
     cleared: Mapping[str, TopicCleared]
     missing: tuple[str, ...]
     failed: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    stopped: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))  # by time
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form."""
@@ -116,6 +117,8 @@ class ClearResult:
         }
         if self.failed:
             out["failed_topics"] = dict(self.failed)
+        if self.stopped:
+            out["stopped_topics"] = dict(self.stopped)
         return out
 
     def headline(self) -> str:
@@ -163,6 +166,7 @@ def apply_clear(
     progress.start_task("clearing topics", len(plan.topics))
     cleared: dict[str, TopicCleared] = {}
     failed: dict[str, str] = {}
+    stopped: list[OutOfTime] = []  # topics whose next retry wait the time budget refused
     if plan.topics:
         with ThreadPoolExecutor(len(plan.topics), thread_name_prefix="clear") as pool:
             futures = {
@@ -172,9 +176,16 @@ def apply_clear(
             for topic, future in futures.items():
                 try:
                     cleared[topic] = future.result()
+                except OutOfTime as exc:
+                    stopped.append(exc)
+                    failed[topic] = str(exc)
                 except Exception as exc:  # noqa: BLE001 - reported per topic below
                     failed[topic] = str(exc)
                 progress.advance(1, description=topic)
+    if failed and len(stopped) == len(failed):
+        # Only time ran out: a clean stop (the runner says what ran), not a Kafka failure.
+        result = ClearResult(cleared, plan.missing, stopped=failed)
+        raise OutOfTime(str(stopped[0]), details=result)
     result = ClearResult(cleared, plan.missing, failed)
     if failed:
         raise KafkaOperationError(

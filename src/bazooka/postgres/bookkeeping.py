@@ -30,6 +30,22 @@ TABLE = "knex_migrations"
 LOCK_TABLE = "knex_migrations_lock"
 # How long a run waits for a lock row held inside another run's open transaction.
 LOCK_WAIT = "60s"
+# Knex's own statements for its tables and its lock (the baseline writes exactly the same).
+CREATE_MIGRATIONS_TABLE = (
+    "CREATE TABLE IF NOT EXISTS knex_migrations ("
+    "id serial primary key, name varchar(255), batch integer, migration_time timestamptz)"
+)
+CREATE_LOCK_TABLE = (
+    "CREATE TABLE IF NOT EXISTS knex_migrations_lock (index serial primary key, is_locked integer)"
+)
+INSERT_LOCK_ROW = (
+    "INSERT INTO knex_migrations_lock (is_locked) SELECT 0 "
+    "WHERE NOT EXISTS (SELECT 1 FROM knex_migrations_lock)"
+)
+TAKE_LOCK = "UPDATE knex_migrations_lock SET is_locked = 1 WHERE is_locked = 0"
+FREE_LOCK = "UPDATE knex_migrations_lock SET is_locked = 0"
+# Serialises the creation of the tables (and the baseline's load) between first runs.
+CREATION_LOCK = "SELECT pg_advisory_xact_lock(hashtext('bazooka:knex_migrations'))"
 UNLOCK_HINT = (
     "If no other migration is running (e.g. a previous run was killed), release it with "
     "`bazooka unlock` (same as `knex migrate:unlock`)."
@@ -188,20 +204,10 @@ def ensure(conn: Connection) -> None:
             return
     with conn.transaction():
         # Two first runs at once must not both create the tables: serialise on a fixed key.
-        conn.execute("SELECT pg_advisory_xact_lock(hashtext('bazooka:knex_migrations'))")
-        conn.execute(
-            "CREATE TABLE IF NOT EXISTS knex_migrations ("
-            "id serial primary key, name varchar(255), batch integer, "
-            "migration_time timestamptz)"
-        )
-        conn.execute(
-            "CREATE TABLE IF NOT EXISTS knex_migrations_lock ("
-            "index serial primary key, is_locked integer)"
-        )
-        conn.execute(
-            "INSERT INTO knex_migrations_lock (is_locked) SELECT 0 "
-            "WHERE NOT EXISTS (SELECT 1 FROM knex_migrations_lock)"
-        )
+        conn.execute(CREATION_LOCK)
+        conn.execute(CREATE_MIGRATIONS_TABLE)
+        conn.execute(CREATE_LOCK_TABLE)
+        conn.execute(INSERT_LOCK_ROW)
 
 
 def completed(conn: Connection, known: Sequence[Migration]) -> list[str]:
@@ -210,11 +216,13 @@ def completed(conn: Connection, known: Sequence[Migration]) -> list[str]:
     known_names = {m.name for m in known}
     unknown = [name for name in names if name not in known_names]
     if unknown:
+        newest = known[-1].name if known else "none"
         raise UnknownMigrations(
-            f"The database records {len(unknown)} migration(s) this Bazooka does not know: "
-            f"{', '.join(unknown)} (Knex: the migration directory is corrupt). It was migrated "
-            "by a newer version; run that version, or one that ships these migrations. "
-            "Nothing was changed."
+            f"The database records {len(unknown)} migration(s) this Bazooka does not bundle: "
+            f"{', '.join(unknown)} (Knex: the migration directory is corrupt). This Bazooka is "
+            f"behind that database (its newest bundled migration is {newest}): use a Bazooka "
+            "that bundles them, or port them from the indexer release that migrated it "
+            "(docs/maintainers.md). Nothing was changed."
         )
     return names
 
@@ -223,7 +231,7 @@ def take_lock(conn: Connection) -> None:
     """The Knex lock statement, inside the caller's transaction; must touch exactly one row."""
     conn.execute(sql.SQL("SET LOCAL lock_timeout = {}").format(sql.Literal(LOCK_WAIT)))
     try:
-        cur = conn.execute("UPDATE knex_migrations_lock SET is_locked = 1 WHERE is_locked = 0")
+        cur = conn.execute(TAKE_LOCK)
     except psycopg.errors.LockNotAvailable as exc:
         raise MigrationLocked(
             f"Migration table is already locked: another run has held {LOCK_TABLE} for more "
@@ -240,7 +248,7 @@ def take_lock(conn: Connection) -> None:
 
 def free_lock(conn: Connection) -> None:
     """Release the lock (Knex frees it after success and after a failed migration)."""
-    conn.execute("UPDATE knex_migrations_lock SET is_locked = 0")
+    conn.execute(FREE_LOCK)
 
 
 def next_batch(conn: Connection) -> int:

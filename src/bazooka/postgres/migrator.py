@@ -37,8 +37,8 @@ import psycopg
 
 from bazooka.errors import MigrationError, MigrationLocked
 from bazooka.logs import emit
-from bazooka.outcome import EarlierSteps, NoLaterEffect
-from bazooka.postgres import bookkeeping
+from bazooka.outcome import EarlierSteps
+from bazooka.postgres import baseline, bookkeeping
 from bazooka.postgres.bookkeeping import UNLOCK_HINT
 from bazooka.postgres.connection import Connection, one_line
 from bazooka.postgres.migrations_source import Direction, Migration
@@ -63,11 +63,19 @@ class Observer:
 QUIET = Observer()
 
 
+class MigratePath(StrEnum):
+    """How ``migrate`` gets the database to the latest migration."""
+
+    REPLAY = "replay"  # migration by migration, as Knex runs them
+    BASELINE = "baseline"  # an empty database: the final schema at once (postgres/baseline.py)
+
+
 class TransactionMode(StrEnum):
-    """How a batch runs, decided as Knex 0.21 decides it."""
+    """How a batch runs, decided as Knex 0.21 decides it (or the baseline, at once)."""
 
     ONE = "one transaction"  # every migration of the batch is transactional
     PER_MIGRATION = "one transaction per migration"  # some opt out: none for those
+    BASELINE = "baseline: the final schema and its bookkeeping in one transaction"
 
     @classmethod
     def of(cls, migrations: Sequence[Migration]) -> TransactionMode:
@@ -79,17 +87,20 @@ class TransactionMode(StrEnum):
 
 
 @dataclass(frozen=True)
-class MigratePlan(NoLaterEffect):
+class MigratePlan:
     """``migrate``: the pending migrations, applied as one new batch."""
 
     migrations: tuple[Migration, ...]
     locked: bool
     unknown: tuple[str, ...]
     bookkeeping_ready: bool  # Knex's tables and the lock row exist
+    path: MigratePath = MigratePath.REPLAY
 
     @property
     def mode(self) -> TransactionMode:
         """The batch's transaction policy (the one place it is decided)."""
+        if self.path is MigratePath.BASELINE:
+            return TransactionMode.BASELINE
         return TransactionMode.of(self.migrations)
 
     def to_dict(self) -> dict[str, Any]:
@@ -97,6 +108,7 @@ class MigratePlan(NoLaterEffect):
         return {
             "migrations_to_apply": [m.name for m in self.migrations],
             "count": len(self.migrations),
+            "path": self.path.value,
             "mode": self.mode.value,
             "locked": self.locked,
             "unknown_recorded_migrations": list(self.unknown),
@@ -105,6 +117,10 @@ class MigratePlan(NoLaterEffect):
     def headline(self) -> str:
         """``would apply N migration(s) (mode)``."""
         return f"would apply {len(self.migrations)} migration(s) ({self.mode.value})"
+
+    def then(self, earlier: EarlierSteps) -> EarlierSteps:
+        """Later steps of a dry run find every migration applied."""
+        return earlier.with_migrated()
 
 
 @dataclass(frozen=True)
@@ -115,6 +131,7 @@ class MigrateResult:
     applied: tuple[str, ...]
     mode: TransactionMode
     invalid_indexes: tuple[str, ...] = ()
+    path: MigratePath = MigratePath.REPLAY
 
     @property
     def applied_count(self) -> int:
@@ -128,6 +145,7 @@ class MigrateResult:
             "applied": list(self.applied),
             "applied_count": self.applied_count,
             "mode": self.mode.value,
+            "path": self.path.value,
         }
         if self.invalid_indexes:
             out["invalid_indexes"] = list(self.invalid_indexes)
@@ -145,21 +163,32 @@ def plan_migrate(
     known: Sequence[Migration],
     *,
     also_pending: frozenset[str] = frozenset(),
+    replay: bool = False,
 ) -> MigratePlan:
-    """The migrations ``migrate`` would apply; ``also_pending``: names an earlier step of a
-    dry run would roll back. Reads only: the bookkeeping tables are created by the apply."""
+    """The migrations ``migrate`` would apply, and how; ``also_pending``: names an earlier step
+    of a dry run would roll back; ``replay``: never the baseline. Reads only: the bookkeeping
+    tables are created by the apply."""
     state = bookkeeping.read(conn, known)
+    empty = not also_pending and not replay and baseline.applies(conn, known)
     return MigratePlan(
         migrations=tuple(m for m in known if m.name not in state.done - also_pending),
         locked=bool(state.locked),
         unknown=tuple(state.unknown),
         bookkeeping_ready=state.ready,
+        path=MigratePath.BASELINE if empty else MigratePath.REPLAY,
     )
 
 
-def plan_migrate_from_empty(known: Sequence[Migration]) -> MigratePlan:
+def plan_migrate_from_empty(known: Sequence[Migration], *, replay: bool = False) -> MigratePlan:
     """What ``migrate`` would do on an empty schema (after ``reset_db`` in a dry run)."""
-    return MigratePlan(tuple(known), locked=False, unknown=(), bookkeeping_ready=False)
+    path = MigratePath.BASELINE if not replay and baseline.applies(None, known) else None
+    return MigratePlan(
+        tuple(known),
+        locked=False,
+        unknown=(),
+        bookkeeping_ready=False,
+        path=path or MigratePath.REPLAY,
+    )
 
 
 def apply_migrate(
@@ -168,11 +197,17 @@ def apply_migrate(
     plan: MigratePlan,
     observer: Observer = QUIET,
 ) -> MigrateResult:
-    """Apply the planned migrations as one new batch (Knex ``migrate.latest``).
+    """Apply the planned migrations as one new batch (Knex ``migrate.latest``), or load the
+    baseline when the plan says the database is empty.
 
     The lock is taken first; a planned migration that another run applied meanwhile is not
-    applied again.
+    applied again. A database no longer empty when the baseline is due takes the replay.
     """
+    if plan.path is MigratePath.BASELINE:
+        loaded = baseline.load_baseline(conn, known, observer)
+        if loaded is not None:
+            return _result(1, loaded, TransactionMode.BASELINE, conn, MigratePath.BASELINE)
+        plan = plan_migrate(conn, known, replay=True)
     if not plan.bookkeeping_ready:
         bookkeeping.ensure(conn)
     if plan.unknown:
@@ -182,11 +217,18 @@ def apply_migrate(
         applied, batch = _migrate_in_one_transaction(conn, known, plan.migrations, observer)
     else:
         applied, batch = _run_batch(conn, known, _Work.up(plan.migrations), observer)
+    return _result(batch, tuple(applied), mode, conn, MigratePath.REPLAY)
+
+
+def _result(
+    batch: int, applied: tuple[str, ...], mode: TransactionMode, conn: Connection, path: MigratePath
+) -> MigrateResult:
     result = MigrateResult(
         batch=batch if applied else None,
-        applied=tuple(applied),
+        applied=applied,
         mode=mode,
         invalid_indexes=tuple(bookkeeping.invalid_indexes(conn)),
+        path=path,
     )
     emit(
         log,
@@ -194,15 +236,21 @@ def apply_migrate(
         "migrator#migrate",
         f"Applied {len(applied)} migration(s)" + (f" as batch {batch}" if applied else ""),
         batch=result.batch,
+        path=path.value,
     )
     return result
 
 
 def migrate(
-    conn: Connection, known: Sequence[Migration], observer: Observer = QUIET
+    conn: Connection,
+    known: Sequence[Migration],
+    observer: Observer = QUIET,
+    *,
+    replay: bool = False,
 ) -> MigrateResult:
-    """Plan, then apply every pending migration as one new batch (Knex ``migrate.latest``)."""
-    return apply_migrate(conn, known, plan_migrate(conn, known), observer)
+    """Plan, then apply every pending migration as one new batch (Knex ``migrate.latest``);
+    an empty database gets the baseline unless ``replay``."""
+    return apply_migrate(conn, known, plan_migrate(conn, known, replay=replay), observer)
 
 
 # --- rollback -------------------------------------------------------------------------------

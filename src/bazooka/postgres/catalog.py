@@ -1,0 +1,208 @@
+"""Read the live schema of the indexer from PostgreSQL's catalog: SQL only, one round trip.
+
+``bazooka verify`` must work inside Lambda, where there is no ``pg_dump``, and must not cost a
+query per table. So the whole schema (relations, columns, constraints, indexes, views,
+sequences, functions, triggers, types, extensions, policies, rules, statistics objects, and
+any operator, collation, text search object or event trigger) comes
+back as ONE JSON document from ONE query, sent together with the settings it needs as a single
+simple-protocol message: one round trip, whatever the number of tables.
+
+The settings are fixed for the read (``SET LOCAL``, undone when the read ends) because the
+``pg_get_*def`` functions print according to the session: the time zone and date style change
+the timestamp literals of partial-index predicates, the search path changes which names are
+schema-qualified. Objects that belong to an extension are left to the extension itself.
+What the rows mean, and how they are made comparable, is :mod:`bazooka.postgres.schema_model`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+from psycopg import pq, sql
+
+Connection = psycopg.Connection[tuple[Any, ...]]
+
+INDEXER_SCHEMA = "public"
+
+# Session settings that change how the catalog functions print definitions.
+_SETTINGS = (
+    "SET LOCAL search_path = {schema}; SET LOCAL TimeZone = 'UTC'; "
+    "SET LOCAL DateStyle = 'ISO, MDY'; SET LOCAL IntervalStyle = 'postgres'; "
+    "SET LOCAL extra_float_digits = 1; SET LOCAL bytea_output = 'hex'; "
+    # Reading a definition waits for DDL that holds its table; never for ever.
+    "SET LOCAL lock_timeout = '30s';"
+)
+
+# Members of extensions are described by their extension, not one by one.
+_NOT_EXTENSION_MEMBER = """NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = '{cat}'::regclass
+    AND d.objid = {oid} AND d.deptype = 'e')"""
+
+_QUERY = """
+WITH ns AS (SELECT oid FROM pg_namespace WHERE nspname = {schema}),
+rels AS (
+  SELECT c.* FROM pg_class c
+  WHERE c.relnamespace = (SELECT oid FROM ns) AND {rel_not_member}
+)
+SELECT json_build_object(
+ 'server_version_num', current_setting('server_version_num')::int,
+ 'schema_exists', EXISTS (SELECT 1 FROM ns),
+ 'relations', (SELECT json_agg(json_build_object(
+    'name', r.relname, 'relkind', r.relkind, 'persistence', r.relpersistence,
+    'options', r.reloptions, 'rls', r.relrowsecurity, 'force_rls', r.relforcerowsecurity,
+    'populated', r.relispopulated,
+    'partition_bound', CASE WHEN r.relispartition THEN pg_get_expr(r.relpartbound, r.oid) END,
+    'partition_key', CASE WHEN r.relkind = 'p' THEN pg_get_partkeydef(r.oid) END,
+    'parents', (SELECT json_agg(i.inhparent::regclass::text ORDER BY i.inhseqno)
+                FROM pg_inherits i WHERE i.inhrelid = r.oid),
+    'view', CASE WHEN r.relkind IN ('v', 'm') THEN pg_get_viewdef(r.oid) END,
+    'replica_identity', r.relreplident
+  ) ORDER BY r.relname) FROM rels r WHERE r.relkind IN ('r', 'p', 'f', 'v', 'm')),
+ 'columns', (SELECT json_agg(json_build_object(
+    'relation', r.relname, 'name', a.attname, 'type', format_type(a.atttypid, a.atttypmod),
+    'not_null', a.attnotnull, 'default', pg_get_expr(ad.adbin, ad.adrelid),
+    'identity', a.attidentity, 'generated', a.attgenerated,
+    'collation', CASE WHEN a.attcollation <> t.typcollation THEN co.collname END,
+    'storage', CASE WHEN a.attstorage <> t.typstorage THEN a.attstorage END
+  ) ORDER BY r.relname, a.attnum)
+  FROM rels r JOIN pg_attribute a ON a.attrelid = r.oid AND a.attnum > 0 AND NOT a.attisdropped
+  JOIN pg_type t ON t.oid = a.atttypid
+  LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
+  LEFT JOIN pg_collation co ON co.oid = a.attcollation
+  WHERE r.relkind IN ('r', 'p', 'f')),
+ 'constraints', (SELECT json_agg(json_build_object(
+    'relation', r.relname, 'name', c.conname, 'type', c.contype,
+    'definition', pg_get_constraintdef(c.oid), 'validated', c.convalidated,
+    'triggers_disabled', EXISTS (SELECT 1 FROM pg_trigger t
+                                 WHERE t.tgconstraint = c.oid AND t.tgenabled = 'D')
+  ) ORDER BY r.relname, c.conname)
+  FROM pg_constraint c JOIN rels r ON r.oid = c.conrelid),
+ 'indexes', (SELECT json_agg(json_build_object(
+    'relation', r.relname, 'name', ic.relname, 'definition', pg_get_indexdef(i.indexrelid),
+    'unique', i.indisunique, 'valid', i.indisvalid
+  ) ORDER BY ic.relname)
+  FROM pg_index i JOIN rels r ON r.oid = i.indrelid JOIN pg_class ic ON ic.oid = i.indexrelid),
+ 'sequences', (SELECT json_agg(json_build_object(
+    'name', r.relname, 'type', format_type(s.seqtypid, NULL), 'start', s.seqstart::text,
+    'increment', s.seqincrement::text, 'min', s.seqmin::text, 'max', s.seqmax::text,
+    'cache', s.seqcache::text, 'cycle', s.seqcycle,
+    'owned_by', (SELECT o.relname || '.' || a.attname FROM pg_depend d
+                 JOIN pg_class o ON o.oid = d.refobjid
+                 JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
+                 WHERE d.classid = 'pg_class'::regclass AND d.objid = r.oid
+                   AND d.refclassid = 'pg_class'::regclass AND d.deptype IN ('a', 'i')
+                 LIMIT 1)
+  ) ORDER BY r.relname) FROM rels r JOIN pg_sequence s ON s.seqrelid = r.oid),
+ 'functions', (SELECT json_agg(json_build_object(
+    'name', p.proname, 'arguments', pg_get_function_identity_arguments(p.oid),
+    'kind', p.prokind, 'returns', pg_get_function_result(p.oid),
+    'definition', CASE WHEN p.prokind <> 'a' THEN pg_get_functiondef(p.oid) END
+  ) ORDER BY p.proname, pg_get_function_identity_arguments(p.oid))
+  FROM pg_proc p WHERE p.pronamespace = (SELECT oid FROM ns) AND {proc_not_member}),
+ 'triggers', (SELECT json_agg(json_build_object(
+    'relation', r.relname, 'name', t.tgname, 'definition', pg_get_triggerdef(t.oid),
+    'enabled', t.tgenabled
+  ) ORDER BY r.relname, t.tgname)
+  FROM pg_trigger t JOIN rels r ON r.oid = t.tgrelid WHERE NOT t.tgisinternal),
+ 'types', (SELECT json_agg(json_build_object(
+    'name', t.typname, 'typtype', t.typtype,
+    'labels', (SELECT json_agg(e.enumlabel ORDER BY e.enumsortorder)
+               FROM pg_enum e WHERE e.enumtypid = t.oid),
+    'base', CASE WHEN t.typtype = 'd' THEN format_type(t.typbasetype, t.typtypmod) END,
+    'not_null', t.typnotnull, 'default', t.typdefault,
+    'checks', (SELECT json_agg(c.conname || ': ' || pg_get_constraintdef(c.oid)
+                               ORDER BY c.conname)
+               FROM pg_constraint c WHERE c.contypid = t.oid),
+    'attributes', (SELECT json_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod)
+                                   ORDER BY a.attnum)
+                   FROM pg_attribute a WHERE a.attrelid = t.typrelid AND t.typrelid <> 0
+                     AND a.attnum > 0 AND NOT a.attisdropped),
+    'subtype', (SELECT format_type(g.rngsubtype, NULL) FROM pg_range g WHERE g.rngtypid = t.oid)
+  ) ORDER BY t.typname)
+  FROM pg_type t WHERE t.typnamespace = (SELECT oid FROM ns)
+    AND t.typtype IN ('b', 'c', 'd', 'e', 'r')
+    AND (t.typrelid = 0 OR (SELECT c.relkind FROM pg_class c WHERE c.oid = t.typrelid) = 'c')
+    AND NOT EXISTS (SELECT 1 FROM pg_type a WHERE a.typarray = t.oid)
+    AND {type_not_member}),
+ 'extensions', (SELECT json_agg(json_build_object(
+    'name', e.extname, 'schema', n.nspname, 'version', e.extversion) ORDER BY e.extname)
+  FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace),
+ 'policies', (SELECT json_agg(json_build_object(
+    'relation', r.relname, 'name', p.polname, 'command', p.polcmd,
+    'permissive', p.polpermissive,
+    'roles', (SELECT json_agg(CASE WHEN x = 0 THEN 'public' ELSE pg_get_userbyid(x)::text END
+                              ORDER BY 1) FROM unnest(p.polroles) x),
+    'using', pg_get_expr(p.polqual, p.polrelid), 'check', pg_get_expr(p.polwithcheck, p.polrelid)
+  ) ORDER BY r.relname, p.polname) FROM pg_policy p JOIN rels r ON r.oid = p.polrelid),
+ 'rules', (SELECT json_agg(json_build_object(
+    'relation', r.relname, 'name', w.rulename, 'definition', pg_get_ruledef(w.oid)
+  ) ORDER BY r.relname, w.rulename)
+  FROM pg_rewrite w JOIN rels r ON r.oid = w.ev_class WHERE w.rulename <> '_RETURN'),
+ 'statistics', (SELECT json_agg(json_build_object(
+    'name', s.stxname, 'definition', pg_get_statisticsobjdef(s.oid)) ORDER BY s.stxname)
+  FROM pg_statistic_ext s WHERE s.stxnamespace = (SELECT oid FROM ns)),
+ 'others', (SELECT json_agg(json_build_object('kind', o.kind, 'name', o.name)
+                            ORDER BY o.kind, o.name) FROM (
+    SELECT 'operator' AS kind, oid::regoperator::text AS name, oid, 'pg_operator' AS cat
+      FROM pg_operator WHERE oprnamespace = (SELECT oid FROM ns)
+    UNION ALL SELECT 'collation', collname, oid, 'pg_collation'
+      FROM pg_collation WHERE collnamespace = (SELECT oid FROM ns)
+    UNION ALL SELECT 'conversion', conname, oid, 'pg_conversion'
+      FROM pg_conversion WHERE connamespace = (SELECT oid FROM ns)
+    UNION ALL SELECT 'operator class', opcname, oid, 'pg_opclass'
+      FROM pg_opclass WHERE opcnamespace = (SELECT oid FROM ns)
+    UNION ALL SELECT 'operator family', opfname, oid, 'pg_opfamily'
+      FROM pg_opfamily WHERE opfnamespace = (SELECT oid FROM ns)
+    UNION ALL SELECT 'text search configuration', cfgname, oid, 'pg_ts_config'
+      FROM pg_ts_config WHERE cfgnamespace = (SELECT oid FROM ns)
+    UNION ALL SELECT 'text search dictionary', dictname, oid, 'pg_ts_dict'
+      FROM pg_ts_dict WHERE dictnamespace = (SELECT oid FROM ns)
+    UNION ALL SELECT 'event trigger', evtname, oid, 'pg_event_trigger' FROM pg_event_trigger
+  ) o WHERE NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = o.cat::regclass
+                          AND d.objid = o.oid AND d.deptype = 'e'))
+)
+"""
+
+
+def catalog_query(schema: str = INDEXER_SCHEMA) -> sql.Composed:
+    """The one SELECT that returns the schema as a JSON document."""
+    return sql.SQL(_QUERY).format(
+        schema=sql.Literal(schema),
+        rel_not_member=sql.SQL(_NOT_EXTENSION_MEMBER.format(cat="pg_class", oid="c.oid")),
+        proc_not_member=sql.SQL(_NOT_EXTENSION_MEMBER.format(cat="pg_proc", oid="p.oid")),
+        type_not_member=sql.SQL(_NOT_EXTENSION_MEMBER.format(cat="pg_type", oid="t.oid")),
+    )
+
+
+def read_catalog(conn: Connection, schema: str = INDEXER_SCHEMA) -> dict[str, Any]:
+    """The raw catalog document of ``schema`` (lists of rows by kind). Changes nothing.
+
+    One message, one round trip: the settings, the query, and the end of the read. On an idle
+    connection the read is its own read-only transaction; inside the caller's transaction it
+    runs in a savepoint that is rolled back, so the caller's settings are left as they were.
+    """
+    settings = sql.SQL(_SETTINGS).format(schema=sql.Identifier(schema))
+    query = catalog_query(schema)
+    # Without autocommit, psycopg itself opens a transaction first: read inside it, then.
+    idle = conn.autocommit and conn.info.transaction_status == pq.TransactionStatus.IDLE
+    if idle:
+        begin = sql.SQL("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;")
+        end = sql.SQL("COMMIT;")
+    else:
+        begin = sql.SQL("SAVEPOINT bazooka_catalog;")
+        end = sql.SQL("ROLLBACK TO SAVEPOINT bazooka_catalog; RELEASE SAVEPOINT bazooka_catalog;")
+    script = sql.SQL(" ").join([begin, settings, query, sql.SQL(";"), end])
+    try:
+        cur = conn.execute(script.as_bytes(conn))
+        while cur.description is None:  # BEGIN and the SETs come first
+            if not cur.nextset():
+                raise RuntimeError("the catalog query returned no row")
+        row = cur.fetchone()
+    except BaseException:
+        if idle and conn.info.transaction_status != pq.TransactionStatus.IDLE:
+            conn.execute("ROLLBACK")
+        raise
+    if row is None or not isinstance(row[0], dict):
+        raise RuntimeError("the catalog query returned no document")
+    document: dict[str, Any] = row[0]
+    return document
