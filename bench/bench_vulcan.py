@@ -436,12 +436,12 @@ def report_figures(n: int, filled: int, result: RunResult) -> bool:
     if target is not None:
         wall_target, rss_target = target
         if result.wall_s >= wall_target:
-            problems.append(f"target missed: {result.wall_s:.2f} s >= {wall_target:.0f} s")
+            problems.append(f"target missed: {result.wall_s:.2f} s >= {wall_target:g} s")
         if rss_target is not None and rss_mib >= rss_target:
             problems.append(f"target missed: peak RSS {rss_mib:.1f} MiB >= {rss_target:.1f} MiB")
         if not any(p.startswith("target") for p in problems):
             limit = f" and < {rss_target:.0f} MiB" if rss_target is not None else ""
-            print(f"[N={n}] target met: < {wall_target:.0f} s{limit}")
+            print(f"[N={n}] target met: < {wall_target:g} s{limit}")
     for problem in problems:
         print(f"[N={n}] FAIL: {problem}")
     return not problems

@@ -9,8 +9,9 @@ with bytes assembled by hand, and with the official encoder over generated order
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from decimal import Context, Decimal
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from hypothesis import given, settings
@@ -28,6 +29,7 @@ from bazooka.vulcan.translate import (
     OrderFields,
     OrderRow,
     checked_fields,
+    convert,
     scaled_uint64,
     to_fields,
 )
@@ -68,7 +70,8 @@ LONG_TERM = OrderRow(
 
 
 def messages(row: OrderRow) -> wire.VulcanMessages:
-    return wire.encode(to_fields(row))
+    """The send's own path: the plain tuple the query returns, converted and encoded in one go."""
+    return convert(cast("OrderRow", tuple(row)), wire.encode_values)
 
 
 def decode(value: bytes) -> OffChainUpdateV1:
@@ -379,18 +382,21 @@ ROWS = (
 )
 
 
-def _outcome(convert: Any, row: OrderRow) -> OrderFields | str:
+def _outcome(step: Callable[[OrderRow], object], row: OrderRow) -> object:
     try:
-        fields: OrderFields = convert(row)
+        return step(row)
     except InvalidOrder as exc:
         return f"rejected: {exc}"
-    return fields
 
 
 @settings(max_examples=1_000)
 @given(row=ROWS)
 def test_the_fast_path_agrees_with_the_checks_one_by_one(row: OrderRow) -> None:
-    assert _outcome(to_fields, row) == _outcome(checked_fields, row)
+    checked = _outcome(checked_fields, row)
+    assert _outcome(to_fields, row) == checked
+    # The send's path: a plain tuple, converted straight into the encoder.
+    expected = checked if isinstance(checked, str) else wire.encode(cast("OrderFields", checked))
+    assert _outcome(messages, row) == expected
 
 
 # --- the hand-written encoder against the official classes ----------------------------------

@@ -15,10 +15,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from itertools import islice
+from typing import cast
 
 import psycopg
 
 from bazooka.postgres.connection import Connection
+from bazooka.vulcan.translate import OrderRow
 
 UINT64_MAX = 2**64 - 1
 # Powers of ten beyond this are not computed in SQL: no value scaled by them can be a uint64
@@ -122,11 +124,14 @@ def count_open_stateful(conn: Connection) -> tuple[int, int]:
 
 def stream_open_stateful(
     conn: Connection, batch_size: int, slot: int = 0, workers: int = 1
-) -> Iterator[list[tuple[object, ...]]]:
+) -> Iterator[list[OrderRow]]:
     """Yield the open stateful orders of ``slot`` in batches of at most ``batch_size`` rows.
 
-    Must run inside a transaction (the server-side cursor of the fallback lives in it, and the
-    count taken before must see the same snapshot).
+    The rows are the plain tuples psycopg builds, in :class:`.translate.OrderRow`'s column
+    order (typed as such: :func:`.translate.convert` unpacks them by position, and building an
+    ``OrderRow`` per row would cost the send a call per order). Must run inside a transaction
+    (the server-side cursor of the fallback lives in it, and the count taken before must see the
+    same snapshot).
     """
     query = orders_query(slot, workers)
     if psycopg.capabilities.has_stream_chunked():
@@ -135,10 +140,10 @@ def stream_open_stateful(
         with conn.cursor() as cursor:
             rows = cursor.stream(query, size=batch_size)
             while batch := list(islice(rows, batch_size)):
-                yield batch
+                yield cast("list[OrderRow]", batch)
         return
     with conn.cursor(name="bazooka_stateful_orders") as cursor:
         cursor.itersize = batch_size
         cursor.execute(query)
         while fetched := cursor.fetchmany(batch_size):
-            yield fetched
+            yield cast("list[OrderRow]", fetched)

@@ -18,8 +18,8 @@ from bazooka.budget import TimeBudget
 from bazooka.kafka.producer import AckedProducer
 from bazooka.postgres.connection import Connection
 from bazooka.vulcan.orders import stream_open_stateful
-from bazooka.vulcan.translate import InvalidOrder, OrderRow, to_fields
-from bazooka.vulcan.wire import encode
+from bazooka.vulcan.translate import InvalidOrder, convert
+from bazooka.vulcan.wire import encode_values
 
 KEPT_INVALID = 10_000  # bad order ids kept per share; beyond, only counted (bounded memory)
 
@@ -83,12 +83,11 @@ def send_share(
     send = producer.send
     for batch in stream_open_stateful(conn, batch_size, slot, workers):
         budget.check("sending the next batch of orders", needed_ms=needed_ms)
-        for values in batch:
-            row = OrderRow._make(values)
+        for row in batch:
             try:
-                messages = encode(to_fields(row))
+                messages = convert(row, encode_values)
             except InvalidOrder as exc:
-                tally.reject(row.id, exc)
+                tally.reject(row[0], exc)  # the id (a plain tuple: no attribute names)
                 continue
             send(messages.key, messages.place)
             if messages.update is not None:

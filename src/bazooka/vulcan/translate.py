@@ -12,7 +12,7 @@ unsigned 64-bit integer is worded by :func:`scaled_uint64` from the raw value.
 from __future__ import annotations
 
 from decimal import Context, Decimal, Inexact, InvalidOperation
-from typing import NamedTuple
+from typing import NamedTuple, Protocol, TypeVar
 
 from v4_proto.dydxprotocol.indexer.protocol.v1.clob_pb2 import IndexerOrder
 
@@ -109,12 +109,51 @@ class InvalidOrder(ValueError):  # noqa: N818 - a rejected row, reported by id
     """The row cannot be converted without mangling a value; ``str()`` says which."""
 
 
+_T_co = TypeVar("_T_co", covariant=True)
+_T = TypeVar("_T")
+
+
+class Build(Protocol[_T_co]):
+    """What :func:`convert` hands an order's values to, in :class:`OrderFields`' order:
+    :class:`OrderFields` itself, or :func:`.wire.encode_values` (no tuple in between)."""
+
+    def __call__(  # noqa: PLR0917 - one parameter per protocol field, positional
+        self,
+        owner: str,
+        subaccount_number: int,
+        client_id: int,
+        order_flags: int,
+        clob_pair_id: int,
+        side: int,
+        quantums: int,
+        subticks: int,
+        good_til_block_time: int,
+        time_in_force: int,
+        reduce_only: bool,
+        client_metadata: int,
+        condition_type: int,
+        trigger_subticks: int,
+        builder: tuple[str, int] | None,
+        router: str,
+        filled_quantums: int,
+        /,
+    ) -> _T_co: ...
+
+
 def to_fields(row: OrderRow) -> OrderFields:
-    """The row's protocol values, or :class:`InvalidOrder` naming the first problem.
+    """The row's protocol values, or :class:`InvalidOrder` naming the first problem."""
+    return convert(row, OrderFields)
+
+
+def convert(row: OrderRow, build: Build[_T]) -> _T:
+    """``build`` called with the row's protocol values, or :class:`InvalidOrder` naming the
+    first problem.
 
     Every valid row without builder code parameters (nearly all of them) takes one combined
     check; any other row goes through :func:`checked_fields`, which checks one value at a time,
-    in order, and words the first problem. A test holds the two to the same result.
+    in order, and words the first problem. A test holds the two to the same result. ``row``
+    may be the plain tuple the query returned, in :class:`OrderRow`'s column order: the send
+    does not build an :class:`OrderRow` for a row that passes the combined check.
     """
     (
         _id,
@@ -166,7 +205,7 @@ def to_fields(row: OrderRow) -> OrderFields:
         and 0 <= good_til <= UINT32_MAX
         and 0 <= metadata <= UINT32_MAX
     ):
-        return OrderFields(
+        return build(
             owner,
             number,
             client_id,
@@ -185,7 +224,7 @@ def to_fields(row: OrderRow) -> OrderFields:
             router or "",
             int(filled),
         )
-    return checked_fields(row)
+    return build(*checked_fields(OrderRow._make(row)))
 
 
 def checked_fields(row: OrderRow) -> OrderFields:

@@ -76,53 +76,86 @@ def varint(value: int) -> bytes:
     return _SMALL[value] if value < _TABLE_LIMIT else _encode_varint(value)
 
 
-def encode(f: OrderFields) -> VulcanMessages:  # noqa: C901, PLR0912 - flat: the hot path
+def encode(fields: OrderFields) -> VulcanMessages:
     """The order's key, ``OffChainUpdateV1{orderPlace{order, OPENED}}`` and, when filled,
     ``OffChainUpdateV1{orderUpdate{orderId, totalFilledQuantums}}``."""
+    return encode_values(*fields)
+
+
+def encode_values(  # noqa: C901, PLR0912, PLR0917 - flat: the hot path
+    owner: str,
+    subaccount_number: int,
+    client_id: int,
+    order_flags: int,
+    clob_pair_id: int,
+    side: int,
+    quantums: int,
+    subticks: int,
+    good_til_block_time: int,
+    time_in_force: int,
+    reduce_only: bool,
+    client_metadata: int,
+    condition_type: int,
+    trigger_subticks: int,
+    builder: tuple[str, int] | None,
+    router: str,
+    filled_quantums: int,
+    /,
+) -> VulcanMessages:
+    """:func:`encode` of an :class:`OrderFields` given field by field: the send hands it the
+    values straight from :func:`.translate.convert`, without building the tuple."""
     small, limit, big = _SMALL, _TABLE_LIMIT, _encode_varint
     # IndexerOrderId{subaccount_id{owner, number}, client_id, order_flags, clob_pair_id}
-    owner = f.owner.encode()
-    subaccount = b"\x0a" + varint(len(owner)) + owner if owner else b""
-    if value := f.subaccount_number:
-        subaccount += b"\x10" + (small[value] if value < limit else big(value))
+    address = owner.encode()
+    subaccount = b"\x0a" + varint(len(address)) + address if address else b""
+    if subaccount_number:
+        subaccount += b"\x10" + (
+            small[subaccount_number] if subaccount_number < limit else big(subaccount_number)
+        )
     ident = [b"\x0a", small[len(subaccount)], subaccount]
-    if value := f.client_id:
-        ident += (b"\x15", _FIXED32(value))
-    if value := f.order_flags:
-        ident += (b"\x18", small[value] if value < limit else big(value))
-    if value := f.clob_pair_id:
-        ident += (b"\x20", small[value] if value < limit else big(value))
+    if client_id:
+        ident += (b"\x15", _FIXED32(client_id))
+    if order_flags:
+        ident += (b"\x18", small[order_flags] if order_flags < limit else big(order_flags))
+    if clob_pair_id:
+        ident += (b"\x20", small[clob_pair_id] if clob_pair_id < limit else big(clob_pair_id))
     order_id = b"".join(ident)
     # IndexerOrder, fields 1 to 13
     parts = [b"\x0a", small[len(order_id)], order_id]
-    if value := f.side:
-        parts += (b"\x10", small[value])
-    if value := f.quantums:
-        parts += (b"\x18", small[value] if value < limit else big(value))
-    if value := f.subticks:
-        parts += (b"\x20", small[value] if value < limit else big(value))
-    parts += (b"\x35", _FIXED32(f.good_til_block_time))  # a oneof member: always written
-    if value := f.time_in_force:
-        parts += (b"\x38", small[value])
-    if f.reduce_only:
+    if side:
+        parts += (b"\x10", small[side])
+    if quantums:
+        parts += (b"\x18", small[quantums] if quantums < limit else big(quantums))
+    if subticks:
+        parts += (b"\x20", small[subticks] if subticks < limit else big(subticks))
+    parts += (b"\x35", _FIXED32(good_til_block_time))  # a oneof member: always written
+    if time_in_force:
+        parts += (b"\x38", small[time_in_force])
+    if reduce_only:
         parts.append(b"\x40\x01")
-    if value := f.client_metadata:
-        parts += (b"\x48", small[value] if value < limit else big(value))
-    if value := f.condition_type:
-        parts += (b"\x50", small[value])
-    if value := f.trigger_subticks:
-        parts += (b"\x58", small[value] if value < limit else big(value))
-    if f.builder is not None:
-        params = _builder_code_parameters(*f.builder)
+    if client_metadata:
+        parts += (
+            b"\x48",
+            small[client_metadata] if client_metadata < limit else big(client_metadata),
+        )
+    if condition_type:
+        parts += (b"\x50", small[condition_type])
+    if trigger_subticks:
+        parts += (
+            b"\x58",
+            small[trigger_subticks] if trigger_subticks < limit else big(trigger_subticks),
+        )
+    if builder is not None:
+        params = _builder_code_parameters(*builder)
         parts += (b"\x62", varint(len(params)), params)
-    if f.router:
-        router = f.router.encode()
-        parts += (b"\x6a", varint(len(router)), router)
+    if router:
+        encoded = router.encode()
+        parts += (b"\x6a", varint(len(encoded)), encoded)
     order = b"".join(parts)
     place = b"\x0a" + varint(len(order)) + order + _OPENED
     update = None
-    if value := f.filled_quantums:
-        body = b"\x0a" + small[len(order_id)] + order_id + b"\x10" + varint(value)
+    if filled_quantums:
+        body = b"\x0a" + small[len(order_id)] + order_id + b"\x10" + varint(filled_quantums)
         update = b"\x1a" + varint(len(body)) + body
     return VulcanMessages(_sha256(order_id).digest(), b"\x0a" + varint(len(place)) + place, update)
 
