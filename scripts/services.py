@@ -33,6 +33,7 @@ import base64
 import json
 import os
 import pwd
+import random
 import shlex
 import shutil
 import signal
@@ -205,9 +206,7 @@ def port_taken(port: int, what: str, variable: str) -> ServiceError:
     )
 
 
-def wait_for(
-    what: str, check: Callable[[], bool], timeout: float, log: Path | None = None
-) -> None:
+def wait_for(what: str, check: Callable[[], bool], timeout: float, log: Path | None = None) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -857,6 +856,30 @@ def ephemeral_range() -> tuple[int, int]:
         return int(low), int(high)
     except (OSError, ValueError):
         return 32768, 60999
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((HOST, port))
+        except OSError:
+            return False
+    return True
+
+
+def free_ports(count: int = 1) -> int:
+    """The first of ``count`` consecutive ports of 127.0.0.1 that nothing holds now, chosen at
+    random below the kernel's ephemeral range: the port the kernel would pick for ``bind(0)``
+    lies inside it, where a client connection can take it before the server starts. For tests
+    and tools that start servers of their own."""
+    top = ephemeral_range()[0] - count
+    bottom = 20000 if top - 20000 >= 1000 else 1024
+    rng = random.SystemRandom()
+    for _ in range(500):
+        first = rng.randrange(bottom, top)
+        if all(_bindable(port) for port in range(first, first + count)):
+            return first
+    raise ServiceError(f"no {count} free consecutive port(s) found in {bottom}-{top}")
 
 
 def service_ports(name: str) -> list[int]:
