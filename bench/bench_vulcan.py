@@ -33,7 +33,8 @@ from typing import Any
 
 import psycopg
 
-from bazooka.kafka.admin import connect_admin, describe_cluster, ensure_topics
+from bazooka.kafka.admin import connect_admin, describe_cluster
+from bazooka.kafka.create import ensure_topics
 from bazooka.kafka.topics import MANAGED_TOPICS, TO_VULCAN
 from bazooka.postgres import migrator
 from bazooka.postgres.migrations_source import bundled
