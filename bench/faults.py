@@ -29,7 +29,7 @@ import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +63,24 @@ KNOWN = bundled()
 RUN_TIMEOUT_S = 240.0  # a run past this is a hang: every configured timeout is far shorter
 PREFIX = "bzf_"
 FAULT_KINDS = ("kill-bazooka", "restart-postgres", "kill-leader-broker", "restart-redis")
+
+
+# Faults per (scenario, kind) in the full campaign: 200 in all. Faults that cost minutes
+# (a broker to restart, 200,000 orders to send twice) get fewer; the migrations most.
+FULL_COUNTS: dict[str, dict[str, int]] = {
+    "migrate (one transaction per migration)": {"kill-bazooka": 18, "restart-postgres": 18},
+    "migrate (one transaction)": {"kill-bazooka": 12, "restart-postgres": 12},
+    "rollback": {"kill-bazooka": 14, "restart-postgres": 14},
+    "reset_db + migrate": {"kill-bazooka": 12, "restart-postgres": 12},
+    "clear_db": {"kill-bazooka": 8, "restart-postgres": 8},
+    "clear_kafka_topics (3 brokers)": {"kill-bazooka": 12, "kill-leader-broker": 4},
+    "send_stateful_orders_to_vulcan": {
+        "kill-bazooka": 2,
+        "restart-postgres": 2,
+        "kill-leader-broker": 2,
+    },
+    "clear_redis": {"kill-bazooka": 25, "restart-redis": 25},
+}
 
 
 @dataclass(frozen=True)
@@ -431,6 +449,20 @@ def produce_per_topic(brokers: str, per_topic: int) -> None:
         raise SystemExit("records were not all acknowledged")
 
 
+def _watermarks(consumer: Consumer, tp: TopicPartition) -> tuple[int, int]:
+    """A partition's watermarks, asked again while a leader moves (a broker was killed)."""
+    for attempt in range(60):
+        try:
+            low, high = consumer.get_watermark_offsets(tp, timeout=10)
+            if low >= 0 and high >= 0:
+                return int(low), int(high)
+        except Exception:
+            if attempt == 59:
+                raise
+        time.sleep(1)
+    raise SystemExit(f"no valid watermarks for {tp.topic}[{tp.partition}]")
+
+
 def records_per_topic(brokers: str) -> dict[str, int] | None:
     """What each managed topic holds (high - low, from valid offsets), None if unreadable."""
     consumer = Consumer(
@@ -498,25 +530,31 @@ def vulcan_invariants(brokers: str, expected: dict[bytes, list[bytes]]) -> tuple
             "bootstrap.servers": brokers,
             "group.id": f"bzf-{uuid.uuid4().hex}",
             "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
             "broker.address.family": "v4",
         }
     )
+    starts: dict[int, int] = {}
     ends: dict[int, int] = {}
+    wait_for_leaders(brokers)
     for p in range(partitions):
-        low, high = consumer.get_watermark_offsets(TopicPartition(TO_VULCAN, p), timeout=10)
+        low, high = _watermarks(consumer, TopicPartition(TO_VULCAN, p))
         if high > low:
-            ends[p] = high
-    consumer.assign([TopicPartition(TO_VULCAN, p, 0) for p in ends])
+            starts[p], ends[p] = low, high
+    consumer.assign([TopicPartition(TO_VULCAN, p, starts[p]) for p in ends])
     seen: dict[bytes, list[tuple[int, bytes]]] = defaultdict(list)
     done: set[int] = set()
     deadline = time.monotonic() + 300
     while len(done) < len(ends) and time.monotonic() < deadline:
         for message in consumer.consume(10_000, 1.0):
-            if message.error() is not None:
-                if message.error().code() != KafkaError._PARTITION_EOF:
-                    raise SystemExit(f"consume failed: {message.error()}")
+            error = message.error()
+            if error is not None:
+                if error.code() != KafkaError._PARTITION_EOF:
+                    raise SystemExit(f"consume failed: {error}")
                 continue
             p, offset, key = message.partition(), message.offset(), message.key()
+            if p is None or offset is None:
+                continue
             if isinstance(key, bytes):
                 seen[key].append((p, message.value() or b""))
             if offset + 1 >= ends[p]:
@@ -657,6 +695,7 @@ class Campaign:
             again = rerun(t, argv, env)
             if t.recovered:
                 t.violations += reported_counts_true(again.report, before)
+                wait_for_leaders(self.brokers)
                 after = records_per_topic(self.brokers)
                 if after is None or any(after.values()):
                     t.violations.append(f"after the rerun: partitions not empty: {after}")
@@ -789,7 +828,9 @@ def say(message: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
-    parser.add_argument("--faults", type=int, default=210, help="faults in all (default 210)")
+    parser.add_argument(
+        "--orders", type=int, help="open orders for the Vulcan scenario (default 200000)"
+    )
     parser.add_argument("--short", action="store_true", help="small data, one fault per kind")
     parser.add_argument("--only", help="comma-separated scenario name prefixes")
     parser.add_argument("--results", type=Path, help="append each trial to this file (JSON lines)")
@@ -803,15 +844,22 @@ def main(argv: list[str] | None = None) -> int:
         print_table([Trial(**json.loads(line)) for line in lines if line.strip()])
         return 0
     rng = random.Random(args.seed)
-    campaign = Campaign(SHORT if args.short else FULL, rng)
+    size = SHORT if args.short else FULL
+    if args.orders:
+        size = replace(size, orders=args.orders)
+    campaign = Campaign(size, rng)
     campaign.prepare()
     chosen = [
         s
         for s in campaign.scenarios()
         if not args.only or any(s.name.startswith(p) for p in args.only.split(","))
     ]
-    pairs = [(s, kind) for s in chosen for kind in s.faults]
-    rounds = 1 if args.short else max(1, -(-args.faults // len(pairs)))
+    counts = {
+        (s.name, kind): 1 if args.short else FULL_COUNTS[s.name][kind]
+        for s in chosen
+        for kind in s.faults
+    }
+    rounds = max(counts.values())
     trials: list[Trial] = []
     try:
         for scenario in chosen:
@@ -819,8 +867,10 @@ def main(argv: list[str] | None = None) -> int:
             say(f"== {scenario.name}: a run takes {campaign.durations[scenario.name]:.2f} s")
         # Round after round over every (scenario, fault), so that a campaign cut short still
         # covers every scenario.
-        for _ in range(rounds):
-            for scenario, kind in pairs:
+        for round_ in range(rounds):
+            for scenario, kind in [(s, k) for s in chosen for k in s.faults]:
+                if counts[scenario.name, kind] <= round_:
+                    continue
                 trial = scenario.trial(kind, campaign.delay(scenario.name))
                 trials.append(trial)
                 if args.results is not None:

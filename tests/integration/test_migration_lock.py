@@ -20,7 +20,6 @@ from bazooka.errors import MigrationError, MigrationLocked
 from bazooka.event import BazookaEvent
 from bazooka.postgres import lock, migrator
 from bazooka.postgres.connection import connect
-from bazooka.postgres.leftovers import created_index
 from bazooka.postgres.migrations_source import Migration, bundled, load_from
 from bazooka.runner import run
 from bazooka.settings import Settings
@@ -327,16 +326,3 @@ def test_leftovers_of_an_interrupted_no_transaction_migration_are_repaired(
     ) == [("t_x", True, False), ("t_y", True, False)]
     said = " ".join(r.getMessage() for r in warnings.records if r.levelno == logging.WARNING)
     assert "Dropping invalid index t_x" in said and "Index t_y already exists" in said
-
-
-def test_created_index_names_the_index_as_postgres_stores_it() -> None:
-    assert created_index('CREATE INDEX CONCURRENTLY IF NOT EXISTS "a_B" ON "t" ("x")') == (
-        "a_B",
-        True,
-    )
-    assert created_index("-- note\ncreate index concurrently orders_clobPairId_x on t(x)") == (
-        "orders_clobpairid_x",
-        False,
-    )
-    assert created_index("create unique index u on t (x)") == ("u", False)
-    assert created_index("drop index concurrently if exists x") is None
