@@ -1,4 +1,4 @@
-"""The fault campaign's short form (bench/faults.py --short): one fault of each kind in each
+"""The fault campaign's short form (bench/faults.py --short): one or two faults in each
 scenario, on this checkout's own services, with 0 invariant violations and every rerun
 recovering without a person. The full campaign (>= 200 faults) is run by hand:
 bench/README.md."""
@@ -30,4 +30,4 @@ def test_the_short_fault_campaign_recovers_from_every_fault() -> None:
     assert done.returncode == 0, table + done.stderr[-5000:]
     total = next(line for line in table.splitlines() if line.startswith("total"))
     faults, recovered, violations = (int(x) for x in total.split()[1:4])
-    assert faults >= 15 and recovered == faults and violations == 0, table
+    assert faults >= 9 and recovered == faults and violations == 0, table
