@@ -62,6 +62,7 @@ class Observer:
 
 
 QUIET = Observer()
+_STALE_NOTE = "; released a stale lock left by a dead run"
 
 
 class TransactionMode(StrEnum):
@@ -138,10 +139,14 @@ class MigrateResult:
         return out
 
     def headline(self) -> str:
-        """``applied N migration(s) as batch B`` or ``already up to date``."""
-        if not self.applied:
-            return "already up to date"
-        return f"applied {self.applied_count} migration(s) as batch {self.batch}"
+        """``applied N migration(s) as batch B`` or ``already up to date`` (and, when it did,
+        ``; released a stale lock``)."""
+        line = (
+            f"applied {self.applied_count} migration(s) as batch {self.batch}"
+            if self.applied
+            else "already up to date"
+        )
+        return line + _STALE_NOTE if self.recovered_stale_lock is not None else line
 
 
 def plan_migrate(
@@ -285,10 +290,14 @@ class RollbackResult:
         return out
 
     def headline(self) -> str:
-        """``rolled back N migration(s) of batch B`` or ``nothing to roll back``."""
-        if not self.rolled_back:
-            return "nothing to roll back"
-        return f"rolled back {self.rolled_back_count} migration(s) of batch {self.batch}"
+        """``rolled back N migration(s) of batch B`` or ``nothing to roll back`` (and, when it
+        did, ``; released a stale lock``)."""
+        line = (
+            f"rolled back {self.rolled_back_count} migration(s) of batch {self.batch}"
+            if self.rolled_back
+            else "nothing to roll back"
+        )
+        return line + _STALE_NOTE if self.recovered_stale_lock is not None else line
 
 
 def plan_rollback(conn: Connection, known: Sequence[Migration]) -> RollbackPlan:
