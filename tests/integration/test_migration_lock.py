@@ -81,6 +81,7 @@ def test_a_lock_left_by_a_dead_run_is_released_reported_and_logged(
     assert recovered["found"] == "knex_migrations_lock.is_locked = 1"
     assert "no session holds Bazooka's advisory lock" in recovered["evidence"]
     assert rows(conn, "SELECT is_locked FROM knex_migrations_lock") == [(0,)]
+    assert report.steps[0].headline().endswith("; released a stale lock left by a dead run")
     lines = [r for r in warnings.records if r.levelno == logging.WARNING]
     assert any("Released a stale migration lock" in r.getMessage() for r in lines)
     # A run that found the lock free says nothing about it.
