@@ -280,7 +280,9 @@ class Injected:
 
 
 def run_bazooka(
-    argv: list[str], env: dict[str, str], fault: Callable[[subprocess.Popen[str]], None] | None
+    argv: list[str],
+    env: dict[str, str],
+    fault: Callable[[subprocess.Popen[str], Injected], None] | None,
 ) -> tuple[Run, Injected, float]:
     """Run ``argv`` while ``fault`` (it sleeps, then injects) runs beside it. Returns the run,
     when the fault was injected, and the run's wall time."""
@@ -288,9 +290,7 @@ def run_bazooka(
 
     def inject(proc: subprocess.Popen[str]) -> None:
         assert fault is not None
-        fault(proc)
-        injected.at = time.monotonic()
-        injected.after_end = proc.poll() is not None
+        fault(proc, injected)
 
     with tempfile.TemporaryDirectory(prefix="bzf-") as cwd:
         started = time.monotonic()
@@ -325,13 +325,16 @@ def run_bazooka(
 
 def make_fault(
     kind: str, delay_s: float, brokers: str | None
-) -> Callable[[subprocess.Popen[str]], None] | None:
-    """A function that sleeps ``delay_s`` then injects ``kind`` (None for ``none``)."""
+) -> Callable[[subprocess.Popen[str], Injected], None] | None:
+    """A function that sleeps ``delay_s`` then injects ``kind`` (None for ``none``), noting
+    when, and whether the run had already ended at that moment."""
     if kind == "none":
         return None
 
-    def inject(proc: subprocess.Popen[str]) -> None:
+    def inject(proc: subprocess.Popen[str], injected: Injected) -> None:
         time.sleep(delay_s)
+        injected.at = time.monotonic()
+        injected.after_end = proc.poll() is not None
         if kind == "kill-bazooka":
             if proc.poll() is None:
                 proc.send_signal(signal.SIGKILL)
@@ -888,6 +891,10 @@ def main(argv: list[str] | None = None) -> int:
                     continue
                 trial = scenario.trial(kind, campaign.delay(scenario.name))
                 trials.append(trial)
+                if trial.after_end and trial.faulted_run == "succeeded":
+                    # A whole run without a fault: how long the event takes right now (this
+                    # machine's speed moves), so that the next points fall within a run.
+                    campaign.durations[scenario.name] = trial.run_s
                 if args.results is not None:
                     with args.results.open("a") as out:
                         out.write(json.dumps(asdict(trial)) + "\n")
