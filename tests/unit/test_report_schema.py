@@ -151,6 +151,7 @@ SHAPES: dict[str, list[tuple[str, Outcome, dict[str, Any]]]] = {
                 "applied": LIST,
                 "applied_count": INT,
                 "mode": STR,
+                "path": STR,
                 "recovered_stale_lock": OBJ,
             },
         ),
