@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import fcntl
+import importlib.util
 import json
 import os
 import shutil
@@ -47,6 +48,7 @@ from types import TracebackType
 from typing import IO, Any
 
 ROOT = Path(__file__).resolve().parent.parent
+SCRIPTS = ROOT / "scripts"
 MODULE = "github.com/aws/aws-lambda-runtime-interface-emulator"
 # The Go module proxy here serves this pseudo-version (v1.23.0 is not served).
 VERSION = "v0.0.0-20261030222936-bef5c4ba774d"
@@ -146,10 +148,13 @@ def build(*, quiet: bool = False) -> Path:
 
 
 def free_port() -> int:
-    """A TCP port nobody listens on at the moment, on 127.0.0.1."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
+    """A TCP port of 127.0.0.1 nobody holds at the moment, below the ephemeral range (the
+    choice of services.py, this script's sibling)."""
+    spec = importlib.util.spec_from_file_location("bazooka_services", SCRIPTS / "services.py")
+    assert spec is not None and spec.loader is not None
+    services = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(services)
+    return int(services.free_ports(1))
 
 
 def _children(pid: int) -> list[int]:

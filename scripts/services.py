@@ -33,6 +33,7 @@ import base64
 import json
 import os
 import pwd
+import random
 import shlex
 import shutil
 import signal
@@ -205,9 +206,7 @@ def port_taken(port: int, what: str, variable: str) -> ServiceError:
     )
 
 
-def wait_for(
-    what: str, check: Callable[[], bool], timeout: float, log: Path | None = None
-) -> None:
+def wait_for(what: str, check: Callable[[], bool], timeout: float, log: Path | None = None) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -488,6 +487,18 @@ def stop_postgres() -> None:
     )
 
 
+def restart_postgres_immediately() -> None:
+    """Used by the fault campaign: ``pg_ctl restart -m immediate`` (every session is cut, the
+    server recovers from its WAL as after a crash), waiting until it accepts connections."""
+    _, data, log = pg_dirs()
+    if not pg_running():
+        raise ServiceError("this checkout's PostgreSQL is not running; start it first")
+    say("restarting PostgreSQL (immediate)")
+    pg_ctl = [str(pg_bin() / "pg_ctl"), "-D", str(data), "-l", str(log), "-m", "immediate"]
+    run([*pg_ctl, "-w", "-t", "60", "restart"], as_user="postgres" if IS_ROOT else None)
+    wait_for("PostgreSQL", pg_ready, 60, log)
+
+
 # --- Redis ----------------------------------------------------------------------------------
 
 
@@ -558,6 +569,14 @@ def start_redis() -> bool:
 
 def stop_redis() -> None:
     stop_pid(STATE / "redis" / "redis.pid", "Redis", _is_our_redis)
+
+
+def restart_redis() -> None:
+    """Used by the fault campaign: SIGKILL this checkout's Redis, then start it again."""
+    if redis_pid() is None:
+        raise ServiceError("this checkout's Redis is not running; start it first")
+    stop_pid(STATE / "redis" / "redis.pid", "Redis", _is_our_redis, sig=signal.SIGKILL)
+    start_redis()
 
 
 # --- Kafka ----------------------------------------------------------------------------------
@@ -859,6 +878,30 @@ def ephemeral_range() -> tuple[int, int]:
         return 32768, 60999
 
 
+def _bindable(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((HOST, port))
+        except OSError:
+            return False
+    return True
+
+
+def free_ports(count: int = 1) -> int:
+    """The first of ``count`` consecutive ports of 127.0.0.1 that nothing holds now, chosen at
+    random below the kernel's ephemeral range: the port the kernel would pick for ``bind(0)``
+    lies inside it, where a client connection can take it before the server starts. For tests
+    and tools that start servers of their own."""
+    top = ephemeral_range()[0] - count
+    bottom = 20000 if top - 20000 >= 1000 else 1024
+    rng = random.SystemRandom()
+    for _ in range(500):
+        first = rng.randrange(bottom, top)
+        if all(_bindable(port) for port in range(first, first + count)):
+            return first
+    raise ServiceError(f"no {count} free consecutive port(s) found in {bottom}-{top}")
+
+
 def service_ports(name: str) -> list[int]:
     if name == "pg":
         return [PG_PORT]
@@ -971,10 +1014,18 @@ def main() -> int:
     env.add_argument("--cluster", action="store_true")
     kill = sub.add_parser("kill-broker", help="(tests) SIGKILL one node of the cluster")
     kill.add_argument("node", type=int, choices=[1, 2, 3])
+    sub.add_parser("restart-pg", help="(tests) restart PostgreSQL in immediate mode (a crash)")
+    sub.add_parser("restart-redis", help="(tests) SIGKILL Redis and start it again")
     args = parser.parse_args()
     try:
         if args.command == "kill-broker":
             kill_kafka_node(args.node)
+            return 0
+        if args.command == "restart-pg":
+            restart_postgres_immediately()
+            return 0
+        if args.command == "restart-redis":
+            restart_redis()
             return 0
         return {"start": cmd_start, "stop": cmd_stop, "status": cmd_status, "env": cmd_env}[
             args.command

@@ -31,7 +31,7 @@ eval "$exports"
 
 echo "== ruff" >&2
 .venv/bin/ruff check src tests bench scripts
-.venv/bin/ruff format --check src tests bench
+.venv/bin/ruff format --check src tests bench scripts
 echo "== mypy --strict" >&2
 .venv/bin/mypy
 echo "== pytest" >&2

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import atexit
 import functools
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -27,6 +28,18 @@ MIGRATIONS = len(bundled())
 
 # Variables a test must never inherit from the developer's shell by accident.
 _SCRUB = ("NODE_ENV", "PREVENT_BREAKING_CHANGES_WITHOUT_FORCE", "BUGSNAG_KEY", "LOG_LEVEL")
+
+
+def free_ports(count: int = 1) -> int:
+    """The first of ``count`` consecutive free ports of 127.0.0.1 for a server a test starts,
+    below the kernel's ephemeral range (``scripts/services.py`` chooses them)."""
+    spec = importlib.util.spec_from_file_location(
+        "bazooka_services", ROOT / "scripts" / "services.py"
+    )
+    assert spec is not None and spec.loader is not None
+    services = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(services)
+    return int(services.free_ports(count))
 
 
 def service_env() -> dict[str, str]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import sys
-import traceback
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -91,6 +90,8 @@ def _render_error(error: BaseException | str) -> dict[str, Any] | str:
         return error
     rendered: dict[str, Any] = {"name": type(error).__name__, "message": str(error)}
     if _wants_stack(error):
+        import traceback  # noqa: PLC0415 - 7 ms of start-up, needed only for a stack
+
         rendered["stack"] = "".join(traceback.format_exception(error)).rstrip()
     return rendered
 

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from bazooka.event import BazookaEvent
     from bazooka.kafka.clear import ClearPlan as KafkaClearPlan
     from bazooka.kafka.create import CreationPlan
+    from bazooka.postgres.connection import Connection
     from bazooka.postgres.maintenance import ClearPlan, ResetPlan
     from bazooka.postgres.migrator import MigratePlan, Observer, RollbackPlan
     from bazooka.postgres.verify import VerifyPlan
@@ -93,7 +94,9 @@ def _apply_rollback(ctx: StepContext, plan: RollbackPlan) -> Outcome:
 
     with _pg_errors(ctx, "rollback"):
         observer = _migration_observer(ctx, "rolling back", "rolling back")
-        return migrator.apply_rollback(ctx.pg(), bundled(), plan, observer)
+        return migrator.apply_rollback(
+            ctx.pg(), bundled(), plan, observer, reconnect=_reconnect(ctx)
+        )
 
 
 def _plan_migrate(ctx: StepContext, earlier: EarlierSteps) -> MigratePlan:
@@ -115,7 +118,9 @@ def _apply_migrate(ctx: StepContext, plan: MigratePlan) -> Outcome:
 
     with _pg_errors(ctx, "migrate"):
         observer = _migration_observer(ctx, "migrating", "applying")
-        return migrator.apply_migrate(ctx.pg(), bundled(), plan, observer)
+        return migrator.apply_migrate(
+            ctx.pg(), bundled(), plan, observer, reconnect=_reconnect(ctx)
+        )
 
 
 def _plan_clear_db(ctx: StepContext, earlier: EarlierSteps) -> ClearPlan:
@@ -164,6 +169,13 @@ def _migration_observer(ctx: StepContext, task: str, verb: str) -> Observer:
         ctx.progress.advance(1, description=name)
 
     return Observer(starting, before_each, after_each)
+
+
+def _reconnect(ctx: StepContext) -> Callable[[], Connection]:
+    """A new connection with the run's settings (after the run's own was lost)."""
+    from bazooka.postgres.connection import connect  # noqa: PLC0415
+
+    return lambda: connect(ctx.settings)
 
 
 def _pg_errors(ctx: StepContext, what: str) -> AbstractContextManager[None]:

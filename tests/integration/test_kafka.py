@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import subprocess
@@ -25,7 +26,7 @@ from bazooka.kafka.topics import MANAGED_TOPICS
 from bazooka.progress import NullProgress
 from bazooka.runner import run
 from bazooka.settings import Settings
-from tests.helpers import ROOT, make_settings, service_env
+from tests.helpers import ROOT, cli, make_settings, service_env
 
 
 def _admin(brokers: str) -> AdminClient:
@@ -289,6 +290,63 @@ def test_broker_stopped_during_clear_retries_and_never_reports_false_success(
     finally:
         admin_log.removeHandler(records)
         _services("start", "--only", "cluster")  # bring the killed broker back
+
+
+def _log_lines(stderr: str) -> list[dict[str, Any]]:
+    lines = []
+    for line in stderr.splitlines():
+        try:
+            lines.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return lines
+
+
+def _true_or_unknown(figure: object, truth: int) -> bool:
+    return figure == truth or (isinstance(figure, str) and figure.startswith("unknown: "))
+
+
+@pytest.mark.cluster
+def test_clear_with_a_broker_killed_reports_only_true_counts(cluster: Settings) -> None:
+    """2,000 records in each of the 8 topics on 3 brokers (RF 3), one broker SIGKILLed, then
+    `bazooka run --clear-kafka-topics --force --json`: every figure in the report and in the
+    log lines is the truth or says it is unknown, never offset arithmetic on -1001."""
+    ensure(cluster)
+    brokers = cluster.kafka_broker_urls
+    producer = Producer({"bootstrap.servers": brokers, "acks": "all", "linger.ms": 20})
+    for topic, partitions in MANAGED_TOPICS.items():
+        for i in range(2_000):
+            producer.produce(topic, value=b"%d" % i, partition=i % partitions)
+        producer.poll(0)
+    assert producer.flush(60) == 0
+    env = {k: v for k, v in service_env().items() if k != "KAFKA_REPLICATION_FACTOR"}
+    env["KAFKA_BROKER_URLS"] = brokers
+    _services("kill-broker", str(_busiest_leader(brokers)))
+    try:
+        done = cli(env, "run", "--clear-kafka-topics", "--force", "--json", timeout=300)
+        report = json.loads(done.stdout)
+        details = report["steps"][0]["details"]
+        removed = details["records_removed"]
+        if done.returncode == 0:
+            assert set(removed) == set(MANAGED_TOPICS)
+            _assert_empty(brokers)
+        else:
+            assert "failed after" in report["error"], report["error"]
+        for topic, figure in removed.items():
+            assert _true_or_unknown(figure, 2_000), (topic, figure)
+        if all(isinstance(f, int) for f in removed.values()) and done.returncode == 0:
+            assert details["total_records_removed"] == 16_000
+        else:
+            assert _true_or_unknown(details["total_records_removed"], 16_000)
+        for line in _log_lines(done.stderr):
+            if "recordsRemoved" in line:
+                assert _true_or_unknown(line["recordsRemoved"], 2_000), line
+            for offsets in line.get("topicOffsets", []):
+                for key in ("low", "high"):
+                    value = offsets.get(key, 0)
+                    assert value == "unknown" or (isinstance(value, int) and value >= 0), line
+    finally:
+        _services("start", "--only", "cluster")
 
 
 def test_unreachable_brokers_fail_clearly_within_the_timeout(base_env: dict[str, str]) -> None:

@@ -34,6 +34,7 @@ from confluent_kafka.admin import (
 
 from bazooka import lambda_handler
 from bazooka.errors import PostgresError
+from bazooka.postgres.lock import ADVISORY_CLASS, ADVISORY_OBJECT
 from tests.helpers import ROOT
 
 FUNCTION = "bazooka-test"
@@ -349,12 +350,14 @@ def test_deadline_inside_migrate_stops_cleanly_frees_the_lock_and_a_second_invoc
     assert {line["cold_start"] for line in _lines_of(emulator, "req-deadline-2")} == {False}
 
 
-def test_without_the_reserve_the_emulator_kills_the_function_and_the_lock_stays_held(
+def test_without_the_reserve_the_function_is_killed_and_the_next_run_recovers_the_lock(
     start_emulator: StartEmulator, scratch_db: dict[str, str]
 ) -> None:
     """What the reserve prevents, shown with the same emulator: one migration (create_fills)
-    outlasts the deadline, the function is killed in the middle of it, the Knex lock stays
-    taken, and the next invocation, in a new process, is refused until `bazooka unlock`."""
+    outlasts the deadline, the function is killed in the middle of it and Knex's lock row stays
+    set. Once PostgreSQL has ended the killed run's session (here terminated, as the server does
+    when it finds the client gone), the next invocation, in a new process, proves the row stale
+    (no session holds Bazooka's advisory lock), releases it, says so, and finishes."""
     _slow_ddl(scratch_db, seconds=60, only="public.fills")
     emulator = start_emulator(
         scratch_db, timeout_s=8, BAZOOKA_LAMBDA_RESERVE_MS="0", BAZOOKA_MIGRATE_REPLAY="true"
@@ -363,10 +366,22 @@ def test_without_the_reserve_the_emulator_kills_the_function_and_the_lock_stays_
     assert killed.body == b"Task timed out after 8.00 seconds"
     applied, locked = _migrations(scratch_db)
     assert 0 < applied < 113 and locked == 1
-    refused = _error(emulator.invoke({"migrate": True}, request_id="req-after-kill"))
-    assert refused["errorType"] == "MigrationLocked"
-    assert refused["errorMessage"].startswith("Step migrate failed: Migration table is already")
-    assert {line["cold_start"] for line in _lines_of(emulator, "req-after-kill")} == {True}
+    with _connect(scratch_db) as conn:
+        # The killed run's backend, still sleeping in its DDL, holds the advisory lock.
+        holders = conn.execute(
+            "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted "
+            "AND classid = %s::oid AND objid = %s::oid AND objsubid = 2",
+            (ADVISORY_CLASS, ADVISORY_OBJECT),
+        ).fetchall()
+        assert len(holders) == 1, holders
+        conn.execute("SELECT pg_terminate_backend(%s)", holders[0])
+        conn.execute("DROP EVENT TRIGGER test_slow_ddl")
+    again = start_emulator(scratch_db, timeout_s=120, BAZOOKA_MIGRATE_REPLAY="true")
+    report = _success(again.invoke({"migrate": True}, request_id="req-after-kill"))
+    details = report["steps"][0]["details"]
+    assert details["recovered_stale_lock"]["found"] == "knex_migrations_lock.is_locked = 1"
+    assert details["applied_count"] == 113 - applied and details["batch"] == 2
+    assert _migrations(scratch_db) == (113, 0)
 
 
 def test_deadline_in_a_kafka_clear_waiting_on_retries_stops_cleanly(

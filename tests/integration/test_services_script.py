@@ -24,7 +24,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.helpers import ROOT
+from tests.helpers import ROOT, free_ports
 
 # Variables that choose a state directory or a port (or keep services running).
 CHOOSERS = frozenset(
@@ -54,9 +54,7 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    return free_ports(1)
 
 
 @pytest.fixture
@@ -318,3 +316,14 @@ def test_postgres_in_a_checkout_too_deep_for_a_unix_socket_runs_over_tcp(
         stopped = run_script(services, "stop", "--only", "pg", env=env)
     assert stopped.returncode == 0, stopped.stderr
     assert not (state / "postgres" / "data" / "postmaster.pid").exists()
+
+
+def test_free_ports_lie_below_the_ephemeral_range_and_can_be_bound() -> None:
+    """A server a test starts gets ports no client connection can take before it binds."""
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    for _ in range(20):
+        first = free_ports(3)
+        assert first >= 1024 and first + 3 <= low
+        for port in range(first, first + 3):
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+                sock.bind(("127.0.0.1", port))

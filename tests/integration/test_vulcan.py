@@ -20,7 +20,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -65,7 +64,7 @@ from bazooka.settings import Settings
 from bazooka.vulcan import orders as vulcan_orders
 from bazooka.vulcan.send import send_stateful_orders
 from bazooka.vulcan.translate import OrderRow
-from tests.helpers import ROOT, make_settings, scratch_database, service_env
+from tests.helpers import ROOT, free_ports, make_settings, scratch_database, service_env
 from tests.vulcan_data import (
     FIXED_KEYS,
     FIXED_OWNER,
@@ -244,22 +243,6 @@ class OwnBroker:
     stop: Callable[[], None]
 
 
-def _port_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        return sock.connect_ex(("127.0.0.1", port)) != 0
-
-
-def _free_port_pair() -> int:
-    """A free port whose successor (the controller port) is free too."""
-    for _ in range(100):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = int(sock.getsockname()[1])
-        if port < 65535 and _port_free(port + 1):
-            return port
-    raise AssertionError("no free pair of ports")
-
-
 @pytest.fixture
 def own_broker() -> Iterator[OwnBroker]:
     state = Path(tempfile.mkdtemp(prefix="bz-vulcan-broker-"))
@@ -268,7 +251,7 @@ def own_broker() -> Iterator[OwnBroker]:
     if (Path(shared) / "kafka" / "libs").is_dir():
         (state / "kafka").mkdir(parents=True)
         (state / "kafka" / "libs").symlink_to(Path(shared) / "kafka" / "libs")
-    port = _free_port_pair()
+    port = free_ports(2)  # the broker and, next to it, its controller
     env = {**os.environ, "BAZOOKA_LOCAL_DIR": str(state), "BAZOOKA_KAFKA_PORT": str(port)}
 
     def services(command: str) -> None:

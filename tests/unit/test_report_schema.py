@@ -8,6 +8,7 @@ plan (dry run) and its result (run), built from the typed outcomes without any s
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any
 
@@ -22,6 +23,7 @@ from bazooka.kafka.clear import TopicCleared, TopicToClear
 from bazooka.kafka.create import CreationPlan, CreationResult
 from bazooka.kafka.topics import MANAGED_TOPICS, plan_topics
 from bazooka.outcome import Outcome, Skipped, Unknown
+from bazooka.postgres.lock import StaleLockRecovery
 from bazooka.postgres.maintenance import ClearPlan, ClearResult, ResetPlan, ResetResult
 from bazooka.postgres.migrations_source import bundled
 from bazooka.postgres.migrator import (
@@ -44,6 +46,7 @@ INT, STR, BOOL, LIST, OBJ, NULL = int, str, bool, list, dict, type(None)
 COUNT = (int, str)  # a number, or "unknown: <reason>"
 
 KNOWN = bundled()
+STALE = StaleLockRecovery("1234", 2.0, datetime(2026, 11, 30, tzinfo=UTC))
 
 # step -> [(what, outcome, {key: JSON type(s)})]
 SHAPES: dict[str, list[tuple[str, Outcome, dict[str, Any]]]] = {
@@ -79,6 +82,16 @@ SHAPES: dict[str, list[tuple[str, Outcome, dict[str, Any]]]] = {
             "result",
             RollbackResult(2, ("a.js",)),
             {"batch": (INT, NULL), "rolled_back": LIST, "rolled_back_count": INT},
+        ),
+        (
+            "result after releasing a stale lock",
+            RollbackResult(2, ("a.js",), STALE),
+            {
+                "batch": (INT, NULL),
+                "rolled_back": LIST,
+                "rolled_back_count": INT,
+                "recovered_stale_lock": OBJ,
+            },
         ),
     ],
     "migrate": [
@@ -127,6 +140,18 @@ SHAPES: dict[str, list[tuple[str, Outcome, dict[str, Any]]]] = {
                 "mode": STR,
                 "path": STR,
                 "invalid_indexes": LIST,
+            },
+        ),
+        (
+            "result after releasing a stale lock",
+            MigrateResult(1, ("a.js",), TransactionMode.ONE, recovered_stale_lock=STALE),
+            {
+                "batch": (INT, NULL),
+                "applied": LIST,
+                "applied_count": INT,
+                "mode": STR,
+                "path": STR,
+                "recovered_stale_lock": OBJ,
             },
         ),
     ],

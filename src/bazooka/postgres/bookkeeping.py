@@ -227,11 +227,14 @@ def completed(conn: Connection, known: Sequence[Migration]) -> list[str]:
     return names
 
 
-def take_lock(conn: Connection) -> None:
-    """The Knex lock statement, inside the caller's transaction; must touch exactly one row."""
+def take_lock(conn: Connection) -> str:
+    """The Knex lock statement, inside the caller's transaction; must touch exactly one row.
+
+    Returns the version (``xmin``) of the row it wrote, by which the lock is known as ours.
+    """
     conn.execute(sql.SQL("SET LOCAL lock_timeout = {}").format(sql.Literal(LOCK_WAIT)))
     try:
-        cur = conn.execute(TAKE_LOCK)
+        cur = conn.execute(TAKE_LOCK + " RETURNING xmin::text")
     except psycopg.errors.LockNotAvailable as exc:
         raise MigrationLocked(
             f"Migration table is already locked: another run has held {LOCK_TABLE} for more "
@@ -239,11 +242,13 @@ def take_lock(conn: Connection) -> None:
         ) from exc
     # The wait bound is for the lock row only, not for the migrations that follow.
     conn.execute("SET LOCAL lock_timeout TO DEFAULT")
-    if cur.rowcount != 1:
+    versions = cur.fetchall()
+    if len(versions) != 1:
         raise MigrationLocked(
             f"Migration table is already locked ({LOCK_TABLE}.is_locked = 1): another "
             f"migration run is in progress or was killed. {UNLOCK_HINT}"
         )
+    return str(versions[0][0])
 
 
 def free_lock(conn: Connection) -> None:

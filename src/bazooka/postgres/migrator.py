@@ -38,9 +38,10 @@ import psycopg
 from bazooka.errors import MigrationError, MigrationLocked
 from bazooka.logs import emit
 from bazooka.outcome import EarlierSteps
-from bazooka.postgres import baseline, bookkeeping
+from bazooka.postgres import baseline, bookkeeping, leftovers
 from bazooka.postgres.bookkeeping import UNLOCK_HINT
 from bazooka.postgres.connection import Connection, one_line
+from bazooka.postgres.lock import ADVISORY_WAIT_S, MigrationGuard, StaleLockRecovery
 from bazooka.postgres.migrations_source import Direction, Migration
 from bazooka.postgres.sqlsplit import split_statements
 
@@ -61,6 +62,7 @@ class Observer:
 
 
 QUIET = Observer()
+_STALE_NOTE = "; released a stale lock left by a dead run"
 
 
 class MigratePath(StrEnum):
@@ -132,6 +134,7 @@ class MigrateResult:
     mode: TransactionMode
     invalid_indexes: tuple[str, ...] = ()
     path: MigratePath = MigratePath.REPLAY
+    recovered_stale_lock: StaleLockRecovery | None = None
 
     @property
     def applied_count(self) -> int:
@@ -139,7 +142,7 @@ class MigrateResult:
         return len(self.applied)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON form (``invalid_indexes`` only when there are some)."""
+        """JSON form (``invalid_indexes``, ``recovered_stale_lock`` only when there are some)."""
         out: dict[str, Any] = {
             "batch": self.batch,
             "applied": list(self.applied),
@@ -149,13 +152,19 @@ class MigrateResult:
         }
         if self.invalid_indexes:
             out["invalid_indexes"] = list(self.invalid_indexes)
+        if self.recovered_stale_lock is not None:
+            out["recovered_stale_lock"] = self.recovered_stale_lock.to_dict()
         return out
 
     def headline(self) -> str:
-        """``applied N migration(s) as batch B`` or ``already up to date``."""
-        if not self.applied:
-            return "already up to date"
-        return f"applied {self.applied_count} migration(s) as batch {self.batch}"
+        """``applied N migration(s) as batch B`` or ``already up to date`` (and, when it did,
+        ``; released a stale lock``)."""
+        line = (
+            f"applied {self.applied_count} migration(s) as batch {self.batch}"
+            if self.applied
+            else "already up to date"
+        )
+        return line + _STALE_NOTE if self.recovered_stale_lock is not None else line
 
 
 def plan_migrate(
@@ -196,32 +205,54 @@ def apply_migrate(
     known: Sequence[Migration],
     plan: MigratePlan,
     observer: Observer = QUIET,
+    *,
+    reconnect: Callable[[], Connection] | None = None,
+    lock_wait_s: float = ADVISORY_WAIT_S,
 ) -> MigrateResult:
     """Apply the planned migrations as one new batch (Knex ``migrate.latest``), or load the
     baseline when the plan says the database is empty.
 
-    The lock is taken first; a planned migration that another run applied meanwhile is not
-    applied again. A database no longer empty when the baseline is due takes the replay.
+    The lock is taken first (a stale one released, see :mod:`bazooka.postgres.lock`); a planned
+    migration that another run applied meanwhile is not applied again. A database no longer
+    empty when the baseline is due takes the replay. ``reconnect`` opens a new connection, used
+    once if this one is lost, to release the lock and read what was recorded.
     """
+    guard = MigrationGuard(conn, reconnect=reconnect, wait_s=lock_wait_s)
     if plan.path is MigratePath.BASELINE:
-        loaded = baseline.load_baseline(conn, known, observer)
+        guard.acquire()
+        try:
+            loaded = baseline.load_baseline(conn, known, observer)
+        finally:
+            guard.release()
         if loaded is not None:
-            return _result(1, loaded, TransactionMode.BASELINE, conn, MigratePath.BASELINE)
+            return _result(
+                1, loaded, TransactionMode.BASELINE, conn, path=MigratePath.BASELINE, guard=guard
+            )
         plan = plan_migrate(conn, known, replay=True)
     if not plan.bookkeeping_ready:
         bookkeeping.ensure(conn)
     if plan.unknown:
         bookkeeping.completed(conn, known)  # raises, naming them
     mode = plan.mode
-    if mode is TransactionMode.ONE:
-        applied, batch = _migrate_in_one_transaction(conn, known, plan.migrations, observer)
-    else:
-        applied, batch = _run_batch(conn, known, _Work.up(plan.migrations), observer)
-    return _result(batch, tuple(applied), mode, conn, MigratePath.REPLAY)
+    guard.acquire()
+    try:
+        if mode is TransactionMode.ONE:
+            applied, batch = _migrate_in_one_transaction(conn, known, plan, guard, observer)
+        else:
+            applied, batch = _run_batch(conn, known, _Work.up(plan.migrations), guard, observer)
+    finally:
+        guard.release()
+    return _result(batch, tuple(applied), mode, conn, path=MigratePath.REPLAY, guard=guard)
 
 
 def _result(
-    batch: int, applied: tuple[str, ...], mode: TransactionMode, conn: Connection, path: MigratePath
+    batch: int,
+    applied: tuple[str, ...],
+    mode: TransactionMode,
+    conn: Connection,
+    *,
+    path: MigratePath,
+    guard: MigrationGuard,
 ) -> MigrateResult:
     result = MigrateResult(
         batch=batch if applied else None,
@@ -229,6 +260,7 @@ def _result(
         mode=mode,
         invalid_indexes=tuple(bookkeeping.invalid_indexes(conn)),
         path=path,
+        recovered_stale_lock=guard.recovered,
     )
     emit(
         log,
@@ -247,10 +279,13 @@ def migrate(
     observer: Observer = QUIET,
     *,
     replay: bool = False,
+    reconnect: Callable[[], Connection] | None = None,
+    lock_wait_s: float = ADVISORY_WAIT_S,
 ) -> MigrateResult:
     """Plan, then apply every pending migration as one new batch (Knex ``migrate.latest``);
     an empty database gets the baseline unless ``replay``."""
-    return apply_migrate(conn, known, plan_migrate(conn, known, replay=replay), observer)
+    plan = plan_migrate(conn, known, replay=replay)
+    return apply_migrate(conn, known, plan, observer, reconnect=reconnect, lock_wait_s=lock_wait_s)
 
 
 # --- rollback -------------------------------------------------------------------------------
@@ -293,6 +328,7 @@ class RollbackResult:
 
     batch: int | None
     rolled_back: tuple[str, ...]
+    recovered_stale_lock: StaleLockRecovery | None = None
 
     @property
     def rolled_back_count(self) -> int:
@@ -300,18 +336,25 @@ class RollbackResult:
         return len(self.rolled_back)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON form."""
-        return {
+        """JSON form (``recovered_stale_lock`` only when there is one)."""
+        out: dict[str, Any] = {
             "batch": self.batch,
             "rolled_back": list(self.rolled_back),
             "rolled_back_count": self.rolled_back_count,
         }
+        if self.recovered_stale_lock is not None:
+            out["recovered_stale_lock"] = self.recovered_stale_lock.to_dict()
+        return out
 
     def headline(self) -> str:
-        """``rolled back N migration(s) of batch B`` or ``nothing to roll back``."""
-        if not self.rolled_back:
-            return "nothing to roll back"
-        return f"rolled back {self.rolled_back_count} migration(s) of batch {self.batch}"
+        """``rolled back N migration(s) of batch B`` or ``nothing to roll back`` (and, when it
+        did, ``; released a stale lock``)."""
+        line = (
+            f"rolled back {self.rolled_back_count} migration(s) of batch {self.batch}"
+            if self.rolled_back
+            else "nothing to roll back"
+        )
+        return line + _STALE_NOTE if self.recovered_stale_lock is not None else line
 
 
 def plan_rollback(conn: Connection, known: Sequence[Migration]) -> RollbackPlan:
@@ -338,13 +381,21 @@ def apply_rollback(
     known: Sequence[Migration],
     plan: RollbackPlan,
     observer: Observer = QUIET,
+    *,
+    reconnect: Callable[[], Connection] | None = None,
+    lock_wait_s: float = ADVISORY_WAIT_S,
 ) -> RollbackResult:
     """Roll back the planned batch, newest first, one transaction per migration (Knex
     ``migrate.rollback``). Refuses, changing nothing, when the latest batch is no longer the
-    planned one by the time the lock is held."""
+    planned one by the time the lock is held. The lock as for :func:`apply_migrate`."""
     bookkeeping.ensure(conn)
     bookkeeping.completed(conn, known)  # raises on a migration this Bazooka does not know
-    reverted, batch = _run_batch(conn, known, _Work.down(plan), observer)
+    guard = MigrationGuard(conn, reconnect=reconnect, wait_s=lock_wait_s)
+    guard.acquire()
+    try:
+        reverted, batch = _run_batch(conn, known, _Work.down(plan), guard, observer)
+    finally:
+        guard.release()
     emit(
         log,
         logging.INFO,
@@ -352,14 +403,24 @@ def apply_rollback(
         f"Rolled back {len(reverted)} migration(s)" + (f" of batch {batch}" if reverted else ""),
         batch=batch if reverted else None,
     )
-    return RollbackResult(batch=batch if reverted else None, rolled_back=tuple(reverted))
+    return RollbackResult(
+        batch=batch if reverted else None,
+        rolled_back=tuple(reverted),
+        recovered_stale_lock=guard.recovered,
+    )
 
 
 def rollback(
-    conn: Connection, known: Sequence[Migration], observer: Observer = QUIET
+    conn: Connection,
+    known: Sequence[Migration],
+    observer: Observer = QUIET,
+    *,
+    reconnect: Callable[[], Connection] | None = None,
+    lock_wait_s: float = ADVISORY_WAIT_S,
 ) -> RollbackResult:
     """Plan, then roll back the latest batch, newest first (Knex ``migrate.rollback``)."""
-    return apply_rollback(conn, known, plan_rollback(conn, known), observer)
+    plan = plan_rollback(conn, known)
+    return apply_rollback(conn, known, plan, observer, reconnect=reconnect, lock_wait_s=lock_wait_s)
 
 
 @dataclass(frozen=True)
@@ -419,7 +480,8 @@ def _apply(
     script = migration.sql(direction)
     if not migration.transaction:
         for statement in split_statements(script):
-            conn.execute(statement.encode())
+            if leftovers.still_to_run(conn, statement, migration.name):
+                conn.execute(statement.encode())
         conn.execute(bookkeeping.record(conn, migration, direction, batch))
         return
     # "\n;" ends a trailing "--" comment line before the next statement.
@@ -431,7 +493,8 @@ def _apply(
 def _migrate_in_one_transaction(
     conn: Connection,
     known: Sequence[Migration],
-    planned: tuple[Migration, ...],
+    plan: MigratePlan,
+    guard: MigrationGuard,
     observer: Observer,
 ) -> tuple[list[str], int]:
     """Every planned migration is transactional: lock, apply, record, unlock — one commit."""
@@ -440,8 +503,8 @@ def _migrate_in_one_transaction(
     current: Migration | None = None
     try:
         with conn.transaction():
-            bookkeeping.take_lock(conn)
-            todo, batch = _Work.up(planned).resolve(conn, known)
+            guard.take()
+            todo, batch = _Work.up(plan.migrations).resolve(conn, known)
             observer.starting(len(todo))
             for migration in todo:
                 observer.before_each(migration.name)
@@ -450,14 +513,19 @@ def _migrate_in_one_transaction(
                 applied.append(migration.name)
                 observer.after_each(migration.name)
             current = None
-            bookkeeping.free_lock(conn)
+            guard.free()
     except MigrationLocked:
         raise
     except psycopg.Error as exc:
+        where = f"Migration {current.name if current else '(bookkeeping)'} (up)"
+        if conn.broken:
+            recorded = guard.after_lost_connection(batch or None)
+            raise _lost_connection(
+                where, exc, recorded=recorded, verb="applied", mode=plan.mode, batch=batch
+            ) from exc
         raise MigrationError(
-            f"Migration {current.name if current else '(bookkeeping)'} (up) failed: "
-            f"{one_line(exc)}. The batch ran in one transaction: nothing was applied and the "
-            "lock is free."
+            f"{where} failed: {one_line(exc)}. The batch ran in one transaction: nothing was "
+            "applied and the lock is free."
         ) from exc
     return applied, batch
 
@@ -466,6 +534,7 @@ def _run_batch(
     conn: Connection,
     known: Sequence[Migration],
     work: _Work,
+    guard: MigrationGuard,
     observer: Observer,
 ) -> tuple[list[str], int]:
     """One transaction per migration (none for no-transaction ones), lock held throughout.
@@ -476,12 +545,12 @@ def _run_batch(
     the batch, each migration together with its bookkeeping row, as a crashed Knex run would.
     """
     with conn.transaction():
-        bookkeeping.take_lock(conn)
-    conn.execute("SET synchronous_commit = off")
+        guard.take()
     done: list[str] = []
     current: Migration | None = None
     batch = 0
     try:
+        conn.execute("SET synchronous_commit = off")
         todo, batch = work.resolve(conn, known)
         observer.starting(len(todo))
         for migration in todo:
@@ -492,27 +561,67 @@ def _run_batch(
             current = None
             observer.after_each(migration.name)
     except BaseException as exc:
-        _release_after_failure(conn)
-        if isinstance(exc, psycopg.Error):
+        if not isinstance(exc, psycopg.Error):
+            _release_after_failure(conn, guard)
+            raise
+        where = f"Migration {current.name if current else '(bookkeeping)'} ({work.direction})"
+        if conn.broken:
+            recorded = guard.after_lost_connection(batch or None)
+            if work.direction is Direction.DOWN and recorded is not None:
+                recorded = [m.name for m in work.planned if m.name not in recorded]
             verb = "applied" if work.direction is Direction.UP else "rolled back"
-            raise MigrationError(
-                f"Migration {current.name if current else '(bookkeeping)'} ({work.direction}) "
-                f"failed: {one_line(exc)}. {len(done)} migration(s) of this batch were {verb} "
-                f"before it and stay so; the lock was released."
+            mode = TransactionMode.PER_MIGRATION
+            raise _lost_connection(
+                where, exc, recorded=recorded, verb=verb, mode=mode, batch=batch
             ) from exc
-        raise
+        _release_after_failure(conn, guard)
+        verb = "applied" if work.direction is Direction.UP else "rolled back"
+        raise MigrationError(
+            f"{where} failed: {one_line(exc)}. {len(done)} migration(s) of this batch were {verb} "
+            f"before it and stay so; the lock was released."
+        ) from exc
     conn.execute("RESET synchronous_commit")
-    bookkeeping.free_lock(conn)
+    guard.free()
     return done, batch
 
 
-def _release_after_failure(conn: Connection) -> None:
+def _lost_connection(
+    where: str,
+    exc: psycopg.Error,
+    *,
+    recorded: list[str] | None,
+    verb: str,
+    mode: TransactionMode,
+    batch: int,
+) -> MigrationError:
+    """The error for a connection lost mid-batch, with what the database says was done."""
+    if recorded is None:
+        return MigrationError(
+            f"{where}: lost the connection to PostgreSQL ({one_line(exc)}) and could not "
+            "reconnect to release the lock or read what was done. `bazooka status` shows what "
+            "is recorded; the next run releases the lock once it proves it stale."
+        )
+    details: MigrateResult | RollbackResult
+    if verb == "applied":
+        details = MigrateResult(batch or None, tuple(recorded), mode)
+    else:
+        details = RollbackResult(batch or None, tuple(recorded))
+    return MigrationError(
+        f"{where}: lost the connection to PostgreSQL ({one_line(exc)}). Reconnected: "
+        f"{len(recorded)} migration(s) of batch {batch or None} are recorded as {verb} "
+        f"({', '.join(recorded) or 'none'}) and stay so; this run's lock was released. Run "
+        "again to finish.",
+        details=details,
+    )
+
+
+def _release_after_failure(conn: Connection, guard: MigrationGuard) -> None:
     """Free the lock after a failed migration, as Knex does; keep the original error."""
     try:
         if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
             conn.rollback()
         conn.execute("RESET synchronous_commit")
-        bookkeeping.free_lock(conn)
+        guard.free()
     except psycopg.Error as exc:
         emit(
             log,

@@ -1,0 +1,307 @@
+"""The migration lock: Knex's row, guarded by a session-level advisory lock of Bazooka's own.
+
+Knex's lock (``knex_migrations_lock.is_locked``) is a row, so it outlives the process that set
+it: a run killed while holding it leaves it set, and Knex (like the original) then refuses every
+later run until a person runs ``unlock``. Bazooka keeps that row, which the original and the Knex
+CLI respect, and adds what Flyway relies on: every run that takes the row first holds a
+session-level advisory lock, which PostgreSQL releases when the session ends, however it ends.
+
+When the row is found set, :class:`MigrationGuard` decides (see ``docs/operators.md``):
+
+* a session holds Bazooka's advisory lock: a live Bazooka run owns the row. The error names that
+  session; the row is never released.
+* no session holds it and, over an observation window, nothing shows a live migrator
+  (:func:`signs_of_a_live_migrator`): the row was left by a dead run. It is released, with a
+  WARNING line and a :class:`StaleLockRecovery` in the step's result, and the run proceeds.
+* otherwise (typically a live Knex client, which takes no advisory lock) the row cannot be proven
+  stale: the run fails saying so and pointing to ``bazooka unlock``.
+
+The guard also takes the row as Knex does and remembers the row version it wrote, so that after
+a lost connection it can reconnect once and release exactly its own lock, never somebody else's.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from bazooka.errors import MigrationLocked
+from bazooka.logs import emit
+from bazooka.postgres import bookkeeping
+from bazooka.postgres.bookkeeping import LOCK_TABLE, UNLOCK_HINT
+from bazooka.postgres.connection import Connection, one_line
+from bazooka.postgres.liveness import LiveMigratorCheck, Session
+
+log = logging.getLogger(__name__)
+
+# Bazooka's advisory lock, in the two-int4 key space (pg_locks.objsubid = 2), which the
+# one-bigint key of bookkeeping.ensure() cannot collide with: "bzka", 1 = the migration lock.
+ADVISORY_CLASS = 0x627A6B61
+ADVISORY_OBJECT = 1
+# How long a run waits for the advisory lock. A killed run's backend keeps it until the
+# statement it was running ends, so the next run waits for that rather than failing.
+ADVISORY_WAIT_S = 60.0
+# How long the state is watched before a set lock row is judged stale.
+OBSERVATION_S = 2.0
+# After a lost connection: how long to keep trying to reconnect (a restarting server refuses
+# connections while it recovers), to release the lock this run holds.
+RECONNECT_WITHIN_S = 30.0
+RECONNECT_PAUSE_S = 0.5
+# While it holds the lock, a session idle this long is a frozen or vanished client: the server
+# ends it, which releases the advisory lock (PostgreSQL >= 14: idle_session_timeout).
+IDLE_WHILE_LOCKED = "5min"
+IDLE_SESSION_TIMEOUT_SINCE = 140_000
+
+
+@dataclass(frozen=True)
+class StaleLockRecovery:
+    """A lock row left by a dead run, released by this one (``recovered_stale_lock``)."""
+
+    lock_row_version: str  # xmin of the row: the transaction that set is_locked
+    observed_s: float
+    released_at: datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return {
+            "found": f"{LOCK_TABLE}.is_locked = 1",
+            "set_by_transaction": self.lock_row_version,
+            "evidence": (
+                "no session holds Bazooka's advisory lock, and for "
+                f"{self.observed_s:g} s nothing showed a live migrator"
+            ),
+            "released_at": self.released_at.isoformat(timespec="milliseconds"),
+        }
+
+
+def advisory_holders(conn: Connection) -> list[Session]:
+    """The other sessions holding Bazooka's advisory migration lock in this database."""
+    rows = conn.execute(
+        """
+        SELECT a.pid, coalesce(a.application_name, ''), a.client_addr::text, a.backend_start,
+               a.state, coalesce(a.query, '')
+        FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+        WHERE l.locktype = 'advisory' AND l.granted AND l.classid = %s::oid
+          AND l.objid = %s::oid AND l.objsubid = 2 AND l.pid <> pg_backend_pid()
+          AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+        """,
+        (ADVISORY_CLASS, ADVISORY_OBJECT),
+    ).fetchall()
+    return [Session(*row) for row in rows]
+
+
+class MigrationGuard:
+    """The advisory lock and Knex's row for one migrate or rollback, on one connection.
+
+    ``reconnect`` opens a new connection with the run's settings; without it, a lost
+    connection leaves the row for the next run to recover.
+    """
+
+    def __init__(
+        self,
+        conn: Connection,
+        *,
+        reconnect: Callable[[], Connection] | None = None,
+        wait_s: float = ADVISORY_WAIT_S,
+        observe_s: float = OBSERVATION_S,
+    ) -> None:
+        self.conn = conn
+        self.reconnect = reconnect
+        self.wait_s = wait_s
+        self.observe_s = observe_s
+        self.recovered: StaleLockRecovery | None = None
+        self._guarding = False
+        self._row_version: str | None = None  # xmin of the lock row this run wrote
+
+    # --- before the batch -------------------------------------------------------------------
+
+    def acquire(self) -> None:
+        """Hold the advisory lock, then make sure the row is free or provably stale."""
+        self._hold_advisory()
+        try:
+            state = _lock_rows(self.conn)
+            if len(state) == 1 and state[0][1] != 0:
+                self.recovered = self._recover_stale(state[0][0])
+        except BaseException:
+            self.release()
+            raise
+
+    def _hold_advisory(self) -> None:
+        try:
+            with self.conn.transaction():
+                self.conn.execute(
+                    sql.SQL("SET LOCAL lock_timeout = {}").format(
+                        sql.Literal(f"{int(self.wait_s * 1000)}ms")
+                    )
+                )
+                self.conn.execute(
+                    "SELECT pg_advisory_lock(%s, %s)", (ADVISORY_CLASS, ADVISORY_OBJECT)
+                )
+        except psycopg.errors.LockNotAvailable as exc:
+            holders = advisory_holders(self.conn)
+            who = "; ".join(h.describe() for h in holders) or "a session that has just ended"
+            raise MigrationLocked(
+                f"Migration table is already locked by a live Bazooka run: {who} holds "
+                f"Bazooka's migration lock (waited {self.wait_s:g} s). It is migrating now; "
+                "let it finish. Do not unlock a lock a live run holds."
+            ) from exc
+        self._guarding = True
+        if self.conn.info.server_version >= IDLE_SESSION_TIMEOUT_SINCE:
+            self.conn.execute(
+                sql.SQL("SET idle_session_timeout = {}").format(sql.Literal(IDLE_WHILE_LOCKED))
+            )
+
+    def _recover_stale(self, version: str) -> StaleLockRecovery:
+        """Release a row no live run can own; raise :class:`MigrationLocked` when unsure."""
+        check = LiveMigratorCheck(self.conn)
+        signs = check.watch(self.observe_s)
+        if not signs:
+            released = self.conn.execute(
+                sql.SQL(
+                    "UPDATE {} SET is_locked = 0 WHERE is_locked <> 0 AND xmin::text = %s"
+                ).format(sql.Identifier(LOCK_TABLE)),
+                (version,),
+            ).rowcount
+            if released != 1:
+                signs = ["the lock row changed while it was being released"]
+        if signs:
+            raise MigrationLocked(
+                f"Migration table is already locked ({LOCK_TABLE}.is_locked = 1) and Bazooka "
+                "cannot prove the lock stale: no Bazooka run holds it, but "
+                + "; ".join(signs)
+                + ". It may belong to a live migration by a Knex client (such as the TypeScript "
+                "Bazooka), which takes no advisory lock, so Bazooka leaves it alone. " + UNLOCK_HINT
+            )
+        recovery = StaleLockRecovery(version, self.observe_s, datetime.now(UTC))
+        emit(
+            log,
+            logging.WARNING,
+            "lock#recover_stale",
+            "Released a stale migration lock left by a dead run: no session holds Bazooka's "
+            f"advisory lock and nothing showed a live migrator for {self.observe_s:g} s",
+            recoveredStaleLock=recovery.to_dict(),
+        )
+        return recovery
+
+    # --- the row itself ---------------------------------------------------------------------
+
+    def take(self) -> None:
+        """Knex's lock statement, inside the caller's transaction (remembering the row version)."""
+        self._row_version = bookkeeping.take_lock(self.conn)
+
+    def free(self) -> None:
+        """Release the row (Knex frees it after success and after a failed migration)."""
+        bookkeeping.free_lock(self.conn)
+        self._row_version = None
+
+    def release(self) -> None:
+        """Let go of the advisory lock (nothing to do when the session is gone)."""
+        if not self._guarding:
+            return
+        self._guarding = False
+        if self.conn.closed:
+            return
+        try:
+            if self.conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
+                self.conn.execute("RESET idle_session_timeout")
+                self.conn.execute(
+                    "SELECT pg_advisory_unlock(%s, %s)", (ADVISORY_CLASS, ADVISORY_OBJECT)
+                )
+        except psycopg.Error as exc:
+            emit(log, logging.DEBUG, "lock#release", "advisory lock not released", error=exc)
+
+    # --- after a lost connection ------------------------------------------------------------
+
+    def after_lost_connection(self, batch: int | None) -> list[str] | None:
+        """Reconnect once: release the row if it is still the version this run wrote, and
+        return the names recorded in ``batch`` (None when PostgreSQL could not be reached)."""
+        self._guarding = False  # the session that held the advisory lock is gone
+        if self.reconnect is None:
+            return None
+        fresh = self._reconnect()
+        if fresh is None:
+            return None
+        try:
+            with fresh:
+                return self._release_own_row(fresh, batch)
+        except psycopg.Error as exc:
+            emit(
+                log,
+                logging.ERROR,
+                "lock#after_lost_connection",
+                "Reconnected, but could not release the migration lock. The next run will "
+                f"release it once it proves it stale. {UNLOCK_HINT}",
+                error=exc,
+            )
+            return None
+
+    def _reconnect(self) -> Connection | None:
+        assert self.reconnect is not None
+        deadline = time.monotonic() + RECONNECT_WITHIN_S
+        while True:
+            try:
+                return self.reconnect()
+            except Exception as exc:  # noqa: BLE001 - the connect error is logged, then retried
+                if time.monotonic() + RECONNECT_PAUSE_S > deadline:
+                    emit(
+                        log,
+                        logging.ERROR,
+                        "lock#after_lost_connection",
+                        f"Could not reconnect within {RECONNECT_WITHIN_S:g} s to release the "
+                        "migration lock. The next run will release it once it proves it stale.",
+                        error=one_line(exc),
+                    )
+                    return None
+                time.sleep(RECONNECT_PAUSE_S)
+
+    def _release_own_row(self, fresh: Connection, batch: int | None) -> list[str]:
+        with fresh.transaction():
+            fresh.execute(
+                sql.SQL("SET LOCAL lock_timeout = {}").format(
+                    sql.Literal(f"{int(self.wait_s * 1000)}ms")
+                )
+            )
+            fresh.execute("SELECT pg_advisory_xact_lock(%s, %s)", (ADVISORY_CLASS, ADVISORY_OBJECT))
+            released = 0
+            if self._row_version is not None:
+                released = fresh.execute(
+                    sql.SQL(
+                        "UPDATE {} SET is_locked = 0 WHERE is_locked <> 0 AND xmin::text = %s"
+                    ).format(sql.Identifier(LOCK_TABLE)),
+                    (self._row_version,),
+                ).rowcount
+            names: list[str] = []
+            if batch is not None and bookkeeping.table_exists(fresh, bookkeeping.TABLE):
+                names = [
+                    str(r[0])
+                    for r in fresh.execute(
+                        "SELECT name FROM knex_migrations WHERE batch = %s ORDER BY id", (batch,)
+                    ).fetchall()
+                ]
+        emit(
+            log,
+            logging.WARNING,
+            "lock#after_lost_connection",
+            "Reconnected after losing the connection: "
+            + ("released the migration lock" if released else "the migration lock was not ours")
+            + f"; {len(names)} migration(s) recorded in batch {batch}",
+        )
+        self._row_version = None
+        return names
+
+
+def _lock_rows(conn: Connection) -> list[tuple[str, int]]:
+    """(xmin, is_locked) of each row of the lock table (none without the table)."""
+    if not bookkeeping.table_exists(conn, LOCK_TABLE):
+        return []
+    rows = conn.execute(
+        sql.SQL("SELECT xmin::text, is_locked FROM {}").format(sql.Identifier(LOCK_TABLE))
+    ).fetchall()
+    return [(str(r[0]), int(r[1] or 0)) for r in rows]
