@@ -46,6 +46,9 @@ from bazooka.progress import NullProgress
 from bazooka.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from tests.vulcan_data import Market, insert_markets  # noqa: E402  (the tests' market rows)
+
 BAZOOKA = ROOT / ".venv" / "bin" / "bazooka"
 DEFAULT_SIZES = (100_000, 1_000_000)
 QUOTE_ATOMIC_RESOLUTION = -6
@@ -56,17 +59,6 @@ TARGETS: dict[int, tuple[float, float | None]] = {
     1_000_000: (10.0, 300 * 1_000_000 / 2**20),  # "300 MB" = 300e6 bytes ~ 286 MiB
 }
 RSS_SAMPLE_INTERVAL_S = 0.01
-
-
-@dataclass(frozen=True)
-class Market:
-    """A perpetual market row: the two exponents drive the quantums/subticks scaling."""
-
-    id: int
-    clob_pair_id: int
-    ticker: str
-    atomic_resolution: int
-    quantum_conversion_exponent: int
 
 
 MARKETS = (
@@ -161,32 +153,7 @@ def seed_orders(
     conn: psycopg.Connection[tuple[Any, ...]], n: int, subaccounts: int, rng: random.Random
 ) -> int:
     """Markets, subaccounts and ``n`` open stateful orders (all valid), by COPY. Returns fills."""
-    conn.execute(
-        'INSERT INTO liquidity_tiers (id, name, "initialMarginPpm", "maintenanceFractionPpm") '
-        "VALUES (0, 'Large-Cap', 50000, 600000)"
-    )
-    with conn.cursor() as cur:
-        for m in MARKETS:
-            cur.execute(
-                'INSERT INTO markets (id, pair, exponent, "minPriceChangePpm") '
-                "VALUES (%s, %s, -5, 1000)",
-                (m.id, m.ticker),
-            )
-            cur.execute(
-                'INSERT INTO perpetual_markets (id, "clobPairId", ticker, "marketId", status, '
-                '"priceChange24H", "volume24H", "trades24H", "nextFundingRate", "openInterest", '
-                '"quantumConversionExponent", "atomicResolution", "subticksPerTick", '
-                '"stepBaseQuantums", "liquidityTierId") '
-                "VALUES (%s, %s, %s, %s, 'ACTIVE', 0, 0, 0, 0, 0, %s, %s, 100, 1000, 0)",
-                (
-                    m.id,
-                    m.clob_pair_id,
-                    m.ticker,
-                    m.id,
-                    m.quantum_conversion_exponent,
-                    m.atomic_resolution,
-                ),
-            )
+    insert_markets(conn, MARKETS)
     sub_ids = [str(uuid.UUID(int=rng.getrandbits(128), version=4)) for _ in range(subaccounts)]
     now = datetime.now(UTC).isoformat()
     with (

@@ -6,6 +6,7 @@ from __future__ import annotations
 import atexit
 import functools
 import importlib.util
+import logging
 import os
 import shutil
 import subprocess
@@ -111,3 +112,14 @@ def scratch_database(base_env: Mapping[str, str]) -> Iterator[dict[str, str]]:
     finally:
         with psycopg.connect(admin_dsn(admin), autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+class RecordingHandler(logging.Handler):
+    """Keeps every log record it is given (attach it to a logger to read what was logged)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import calendar
 import random
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Context, Decimal
@@ -154,12 +155,13 @@ def insert_orders(conn: psycopg.Connection[Any], orders: list[Order]) -> None:
         )
 
 
-def insert_markets(conn: psycopg.Connection[Any]) -> None:
+def insert_markets(conn: psycopg.Connection[Any], markets: Sequence[Market] = MARKETS) -> None:
+    """A liquidity tier, then each market's ``markets`` and ``perpetual_markets`` rows."""
     conn.execute(
         'INSERT INTO liquidity_tiers (id, name, "initialMarginPpm", "maintenanceFractionPpm") '
         "VALUES (0, 'Large-Cap', 50000, 600000)"
     )
-    for m in MARKETS:
+    for m in markets:
         conn.execute(
             'INSERT INTO markets (id, pair, exponent, "minPriceChangePpm") '
             "VALUES (%s, %s, -5, 1000)",

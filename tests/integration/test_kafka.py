@@ -26,7 +26,7 @@ from bazooka.kafka.topics import MANAGED_TOPICS
 from bazooka.progress import NullProgress
 from bazooka.runner import run
 from bazooka.settings import Settings
-from tests.helpers import ROOT, cli, make_settings, service_env
+from tests.helpers import ROOT, RecordingHandler, cli, make_settings, service_env
 
 
 def _admin(brokers: str) -> AdminClient:
@@ -222,15 +222,6 @@ def test_create_then_clear_in_one_event(single: Settings) -> None:
     assert [s.name for s in report.steps] == ["create_kafka_topics", "clear_kafka_topics"]
 
 
-class _Records(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__()
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-
 def _services(*args: str) -> None:
     done = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "services.py"), *args],
@@ -261,7 +252,7 @@ def test_broker_stopped_during_clear_retries_and_never_reports_false_success(
     settings = cluster.replace(clear_kafka_topic_retry_ms=2_000, clear_kafka_topic_max_retries=4)
     ensure(settings)
     _produce_everywhere(settings.kafka_broker_urls, per_partition=2)
-    records = _Records()
+    records = RecordingHandler()
     admin_log = logging.getLogger("bazooka.kafka.clear")
     admin_log.addHandler(records)
     admin_log.setLevel(logging.INFO)

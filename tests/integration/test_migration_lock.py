@@ -23,7 +23,7 @@ from bazooka.postgres.connection import connect
 from bazooka.postgres.migrations_source import Migration, bundled, load_from
 from bazooka.runner import run
 from bazooka.settings import Settings
-from tests.helpers import MIGRATIONS, ROOT, cli
+from tests.helpers import MIGRATIONS, ROOT, RecordingHandler, cli
 
 KNEX_DIR = ROOT / "scripts" / "knex"
 MIGRATIONS_DIR = ROOT / "src" / "bazooka" / "postgres" / "migrations"
@@ -46,18 +46,9 @@ def _left_by_a_dead_run(settings: Settings) -> None:
         dead.execute("UPDATE knex_migrations_lock SET is_locked = 1")
 
 
-class _Records(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__()
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-
 @pytest.fixture
-def warnings() -> Iterator[_Records]:
-    handler = _Records()
+def warnings() -> Iterator[RecordingHandler]:
+    handler = RecordingHandler()
     logger = logging.getLogger("bazooka")
     logger.addHandler(handler)
     previous = logger.level
@@ -68,7 +59,7 @@ def warnings() -> Iterator[_Records]:
 
 
 def test_a_lock_left_by_a_dead_run_is_released_reported_and_logged(
-    db_settings: Settings, conn: Conn, warnings: _Records
+    db_settings: Settings, conn: Conn, warnings: RecordingHandler
 ) -> None:
     known = bundled()
     migrator.migrate(conn, known[:10])
@@ -300,7 +291,7 @@ def test_a_lost_connection_fails_clearly_releases_the_lock_and_says_what_was_app
 
 
 def test_leftovers_of_an_interrupted_no_transaction_migration_are_repaired(
-    conn: Conn, tmp_path: Path, warnings: _Records
+    conn: Conn, tmp_path: Path, warnings: RecordingHandler
 ) -> None:
     known = _write(
         tmp_path,
