@@ -383,6 +383,26 @@ def _rows(settings: Settings, query: str) -> list[tuple[Any, ...]]:
         return conn.execute(query).fetchall()
 
 
+SESSIONS_END_WITHIN_S = 60.0
+
+
+def sessions_ended(settings: Settings) -> list[str]:
+    """Wait until no other session is connected to the database: a killed run's backend goes
+    on with the statement it was given (the baseline's whole script, COMMIT included) and
+    commits after its client died. Reading the bookkeeping and then the schema (two snapshots)
+    while it does would see the two halves of one commit. A violation if it outlives the wait."""
+    query = (
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+        "AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
+    )
+    deadline = time.monotonic() + SESSIONS_END_WITHIN_S
+    while (others := _rows(settings, query)[0][0]) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if others:
+        return [f"{others} session(s) still connected {SESSIONS_END_WITHIN_S:g} s after the fault"]
+    return []
+
+
 def database_invariants(
     settings: Settings, direction: str, target: int, *, after_rerun: bool
 ) -> tuple[list[str], bool]:
@@ -393,7 +413,7 @@ def database_invariants(
     Right after a fault one state is allowed: the fault landed inside a migration that runs
     outside a transaction (CREATE INDEX CONCURRENTLY cannot run in one), which PostgreSQL leaves
     half done and unrecorded; that is ``in_flight`` and the rerun must repair it."""
-    violations: list[str] = []
+    violations = sessions_ended(settings)
     exists = _rows(settings, "SELECT to_regclass('knex_migrations') IS NOT NULL")[0][0]
     recorded = (
         [r[0] for r in _rows(settings, "SELECT name FROM knex_migrations ORDER BY id")]
@@ -438,12 +458,13 @@ def database_invariants(
 
 def clear_db_invariants(settings: Settings, seeded: int, *, after_rerun: bool) -> list[str]:
     """All or nothing: every seeded row is there, or none is; none after the rerun."""
+    ended = sessions_ended(settings)
     left = _rows(
         settings,
         "SELECT (SELECT count(*) FROM subaccounts) + (SELECT count(*) FROM orders) "
         "+ (SELECT count(*) FROM pnl_ticks) + (SELECT count(*) FROM candles)",
     )[0][0]
-    violations = []
+    violations = ended
     if after_rerun and left != 0:
         violations.append(f"{left} row(s) left after the rerun")
     if not after_rerun and left not in (0, seeded):
