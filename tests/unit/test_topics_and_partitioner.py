@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from bazooka.kafka.clear import ClearResult, TopicCleared
 from bazooka.kafka.partitioner import java_partition, murmur2
 from bazooka.kafka.topics import MANAGED_TOPICS, TopicChange, plan_topics
+from bazooka.outcome import Unknown
 
 
 def test_managed_topics_and_partitions_are_the_originals() -> None:
@@ -70,3 +72,20 @@ def test_java_partition_is_positive_modulo() -> None:
     assert all(0 <= java_partition(bytes([i]) * 32, 210) < 210 for i in range(256))
     with pytest.raises(ValueError):
         java_partition(b"x", 0)
+
+
+def test_clear_headline_counts_records_or_says_the_count_is_unknown() -> None:
+    known = ClearResult(
+        {"to-ender": TopicCleared(1, 5, 1), "to-vulcan": TopicCleared(210, 7, 2)}, ()
+    )
+    assert known.headline() == "deleted 12 record(s) from 2 topic(s)"
+    unknown = ClearResult(
+        {
+            "to-ender": TopicCleared(1, 5, 1),
+            "to-vulcan": TopicCleared(210, Unknown("leader unavailable for partition(s) 3"), 2),
+        },
+        (),
+    )
+    assert unknown.headline() == (
+        "cleared 2 topic(s) (records removed: unknown: leader unavailable for partition(s) 3)"
+    )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Collection, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +28,8 @@ ADMIN_TIMEOUT_S = 30.0
 # Retries of a read: the first wait, doubled after each retry up to the cap.
 READ_RETRY_FIRST_WAIT_S = 0.1
 READ_RETRY_MAX_WAIT_S = 1.0
+# The shortest request a read makes: a read's requests share KAFKA_CONNECTION_TIMEOUT_MS.
+READ_REQUEST_MIN_S = 1.0
 # Errors that say "not now" rather than "no": a leader moving, a broker learning a new topic.
 RETRIABLE_CODES = frozenset(
     {
@@ -126,6 +129,21 @@ def watermarks(
     return {p: _watermarks(low[p], high[p]) for p in partitions}
 
 
+def watermarks_of(
+    admin: AdminClient, topics: Mapping[str, int], settings: Settings
+) -> dict[str, dict[int, Watermarks]]:
+    """:func:`watermarks` of every partition of each topic (name -> partition count), the
+    topics read at the same time: with a leader down, each read may wait out the timeout."""
+    if not topics:
+        return {}
+    with ThreadPoolExecutor(len(topics), thread_name_prefix="watermarks") as pool:
+        reads = {
+            topic: pool.submit(watermarks, admin, topic, range(n), settings)
+            for topic, n in topics.items()
+        }
+        return {topic: read.result() for topic, read in reads.items()}
+
+
 def _watermarks(low: int | Unknown, high: int | Unknown) -> Watermarks:
     problem = next((v.reason for v in (low, high) if isinstance(v, Unknown)), None)
     return Watermarks(
@@ -140,8 +158,8 @@ def record_counts(
 ) -> dict[str, Count]:
     """Records each topic retains (sum over its partitions), or unknown."""
     return {
-        topic: total(w.records for w in watermarks(admin, topic, range(n), settings).values())
-        for topic, n in topics.items()
+        topic: total(w.records for w in marks.values())
+        for topic, marks in watermarks_of(admin, topics, settings).items()
     }
 
 
@@ -179,14 +197,18 @@ def _offsets(
     retry: bool,
 ) -> dict[int, int | Unknown]:
     """One offset per partition; partitions failing retriably are asked again until the
-    deadline."""
+    deadline. Each request is bounded by what is left of it: a request to a leader that has
+    just died waits for its timeout (the metadata still names that leader), and a read must not
+    hang the step for ADMIN_TIMEOUT_S per topic."""
     deadline = time.monotonic() + settings.kafka_connection_timeout_ms / 1000
     wait = READ_RETRY_FIRST_WAIT_S
     found: dict[int, int | Unknown] = {}
     todo = set(partitions)
     while todo:
+        left = max(deadline - time.monotonic(), READ_REQUEST_MIN_S)
         futures = admin.list_offsets(
-            {TopicPartition(topic, p): spec for p in sorted(todo)}, request_timeout=ADMIN_TIMEOUT_S
+            {TopicPartition(topic, p): spec for p in sorted(todo)},
+            request_timeout=min(ADMIN_TIMEOUT_S, left),
         )
         for tp, future in futures.items():
             found[tp.partition] = _offset(future.result)

@@ -32,6 +32,7 @@ from bazooka.kafka.admin import (
     error_code,
     reason,
     watermarks,
+    watermarks_of,
 )
 from bazooka.kafka.topics import MANAGED_TOPICS
 from bazooka.logs import emit
@@ -122,8 +123,11 @@ class ClearResult:
         return out
 
     def headline(self) -> str:
-        """``deleted N record(s) from M topic(s)``."""
+        """``deleted N record(s) from M topic(s)``, or ``cleared M topic(s) (records removed:
+        unknown: <reason>)`` when a count cannot be known."""
         removed = total(c.removed for c in self.cleared.values())
+        if isinstance(removed, Unknown):
+            return f"cleared {len(self.cleared)} topic(s) (records removed: {removed})"
         return f"deleted {removed} record(s) from {len(self.cleared)} topic(s)"
 
 
@@ -134,10 +138,11 @@ def plan_clear(
     and their watermarks now."""
     existing = describe_cluster(admin, settings).managed
     created = dict(earlier.topics_created) if earlier else {}
+    read = watermarks_of(admin, existing, settings)
     topics: list[TopicToClear] = []
     for topic in MANAGED_TOPICS:
         if topic in existing:
-            marks = watermarks(admin, topic, range(existing[topic]), settings)
+            marks = read[topic]
         elif topic in created:
             marks = {p: Watermarks(0, 0) for p in range(created[topic])}
         else:
