@@ -22,7 +22,6 @@ The two copies alternate. The events run on a scratch database migrated beforeha
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import shutil
 import statistics
@@ -38,6 +37,9 @@ from typing import Any
 import psycopg
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from tests.helpers import load_script  # noqa: E402  (scripts/lambda_rie.py, loaded once)
+
 EVENTS: dict[str, dict[str, bool]] = {
     "migrate": {"migrate": True},
     "migrate + create_kafka_topics + clear_redis": {
@@ -47,15 +49,6 @@ EVENTS: dict[str, dict[str, bool]] = {
     },
 }
 PASSED_ON = ("DB_", "REDIS_", "KAFKA_")
-
-
-def load_rie() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("lambda_rie", ROOT / "scripts" / "lambda_rie.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["lambda_rie"] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def admin_dsn(env: dict[str, str]) -> str:
@@ -86,7 +79,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=7)
     args = parser.parse_args()
-    rie = load_rie()
+    rie = load_script("lambda_rie")
     rie.build()
     base = dict(os.environ)
     name = f"bz_bench_cold_{uuid.uuid4().hex[:8]}"

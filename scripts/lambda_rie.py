@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import fcntl
+import functools
 import importlib.util
 import json
 import os
@@ -44,7 +45,7 @@ import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
+from types import ModuleType, TracebackType
 from typing import IO, Any
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -147,14 +148,20 @@ def build(*, quiet: bool = False) -> Path:
     return binary
 
 
-def free_port() -> int:
-    """A TCP port of 127.0.0.1 nobody holds at the moment, below the ephemeral range (the
-    choice of services.py, this script's sibling)."""
+@functools.cache
+def _services() -> ModuleType:
+    """services.py, this script's sibling (loaded once)."""
     spec = importlib.util.spec_from_file_location("bazooka_services", SCRIPTS / "services.py")
     assert spec is not None and spec.loader is not None
     services = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(services)
-    return int(services.free_ports(1))
+    return services
+
+
+def free_port() -> int:
+    """A TCP port of 127.0.0.1 nobody holds at the moment, below the ephemeral range (the
+    choice of services.py)."""
+    return int(_services().free_ports(1))
 
 
 def _children(pid: int) -> list[int]:

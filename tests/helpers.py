@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -31,16 +32,22 @@ MIGRATIONS = len(bundled())
 _SCRUB = ("NODE_ENV", "PREVENT_BREAKING_CHANGES_WITHOUT_FORCE", "BUGSNAG_KEY", "LOG_LEVEL")
 
 
+@functools.cache
+def load_script(name: str) -> ModuleType:
+    """``scripts/<name>.py`` as a module, loaded once (the scripts run as files, standard
+    library only, and are not part of the installed package)."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # its dataclasses look their module up by name
+    spec.loader.exec_module(module)
+    return module
+
+
 def free_ports(count: int = 1) -> int:
     """The first of ``count`` consecutive free ports of 127.0.0.1 for a server a test starts,
     below the kernel's ephemeral range (``scripts/services.py`` chooses them)."""
-    spec = importlib.util.spec_from_file_location(
-        "bazooka_services", ROOT / "scripts" / "services.py"
-    )
-    assert spec is not None and spec.loader is not None
-    services = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(services)
-    return int(services.free_ports(count))
+    return int(load_script("services").free_ports(count))
 
 
 def service_env() -> dict[str, str]:

@@ -11,14 +11,12 @@ function imports from the task directory and the runtime client only (``python -
 from __future__ import annotations
 
 import base64
-import importlib.util
 import json
 import sys
 import time
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import psycopg
@@ -35,7 +33,7 @@ from confluent_kafka.admin import (
 from bazooka import lambda_handler
 from bazooka.errors import PostgresError
 from bazooka.postgres.lock import ADVISORY_CLASS, ADVISORY_OBJECT
-from tests.helpers import ROOT
+from tests.helpers import load_script
 
 FUNCTION = "bazooka-test"
 # Variables the function gets from the test environment (the services'), as Lambda's
@@ -43,16 +41,7 @@ FUNCTION = "bazooka-test"
 PASSED_ON = ("DB_", "REDIS_", "KAFKA_")
 
 
-def _load_rie() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("lambda_rie", ROOT / "scripts" / "lambda_rie.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["lambda_rie"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-rie = _load_rie()
+rie = load_script("lambda_rie")
 
 
 @pytest.fixture(scope="module")
