@@ -53,6 +53,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.bench_migrations import SEED  # noqa: E402
 from bench.bench_vulcan import seed_orders  # noqa: E402
+from tests.helpers import busiest_leader  # noqa: E402
 from tests.schema_dump import dump, fingerprint  # noqa: E402
 
 SERVICES = [sys.executable, str(ROOT / "scripts" / "services.py")]
@@ -165,19 +166,6 @@ def cluster_brokers() -> str:
 
 def _admin(brokers: str) -> AdminClient:
     return AdminClient({"bootstrap.servers": brokers, "broker.address.family": "v4"})
-
-
-def busiest_leader(brokers: str, topics: Iterator[str] | list[str]) -> int:
-    wanted = set(topics)
-    metadata = _admin(brokers).list_topics(timeout=10)
-    leaders = Counter(
-        p.leader
-        for name, t in metadata.topics.items()
-        if name in wanted
-        for p in t.partitions.values()
-        if p.leader >= 0
-    )
-    return leaders.most_common(1)[0][0]
 
 
 def wait_for_leaders(brokers: str, within_s: float = 60) -> bool:
@@ -345,7 +333,7 @@ def make_fault(
             services("restart-redis")
         elif kind == "kill-leader-broker":
             assert brokers is not None
-            services("kill-broker", str(busiest_leader(brokers, list(MANAGED_TOPICS))))
+            services("kill-broker", str(busiest_leader(brokers)))
         else:
             raise ValueError(kind)
 

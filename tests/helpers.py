@@ -13,13 +13,16 @@ import subprocess
 import sys
 import tempfile
 import uuid
+from collections import Counter
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
 
 import pytest
+from confluent_kafka.admin import AdminClient
 
+from bazooka.kafka.topics import MANAGED_TOPICS
 from bazooka.postgres.migrations_source import bundled
 from bazooka.settings import Settings
 
@@ -130,3 +133,17 @@ class RecordingHandler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         self.records.append(record)
+
+
+def busiest_leader(brokers: str) -> int:
+    """The broker id leading the most partitions of the managed topics (the one to kill)."""
+    admin = AdminClient({"bootstrap.servers": brokers, "broker.address.family": "v4"})
+    metadata = admin.list_topics(timeout=10)
+    leaders = Counter(
+        partition.leader
+        for name, topic in metadata.topics.items()
+        if name in MANAGED_TOPICS
+        for partition in topic.partitions.values()
+        if partition.leader >= 0
+    )
+    return leaders.most_common(1)[0][0]

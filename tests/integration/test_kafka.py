@@ -8,7 +8,6 @@ import os
 import subprocess
 import sys
 import time
-from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
@@ -26,7 +25,14 @@ from bazooka.kafka.topics import MANAGED_TOPICS
 from bazooka.progress import NullProgress
 from bazooka.runner import run
 from bazooka.settings import Settings
-from tests.helpers import ROOT, RecordingHandler, cli, make_settings, service_env
+from tests.helpers import (
+    ROOT,
+    RecordingHandler,
+    busiest_leader,
+    cli,
+    make_settings,
+    service_env,
+)
 
 
 def _admin(brokers: str) -> AdminClient:
@@ -233,18 +239,6 @@ def _services(*args: str) -> None:
     assert done.returncode == 0, f"services.py {' '.join(args)} failed:\n{done.stderr}"
 
 
-def _busiest_leader(brokers: str) -> int:
-    """The broker id leading the most partitions of the managed topics."""
-    metadata = _admin(brokers).list_topics(timeout=10)
-    leaders = Counter(
-        partition.leader
-        for name, topic in metadata.topics.items()
-        if name in MANAGED_TOPICS
-        for partition in topic.partitions.values()
-    )
-    return leaders.most_common(1)[0][0]
-
-
 @pytest.mark.cluster
 def test_broker_stopped_during_clear_retries_and_never_reports_false_success(
     cluster: Settings,
@@ -260,7 +254,7 @@ def test_broker_stopped_during_clear_retries_and_never_reports_false_success(
         # The broker leading most partitions dies abruptly as the clear starts: those
         # partitions have no reachable leader until the controller notices (session timeout)
         # and elects another replica.
-        _services("kill-broker", str(_busiest_leader(settings.kafka_broker_urls)))
+        _services("kill-broker", str(busiest_leader(settings.kafka_broker_urls)))
         result: dict[str, Any] | KafkaOperationError
         try:
             result = kafka_clear.clear_topics(
@@ -312,7 +306,7 @@ def test_clear_with_a_broker_killed_reports_only_true_counts(cluster: Settings) 
     assert producer.flush(60) == 0
     env = {k: v for k, v in service_env().items() if k != "KAFKA_REPLICATION_FACTOR"}
     env["KAFKA_BROKER_URLS"] = brokers
-    _services("kill-broker", str(_busiest_leader(brokers)))
+    _services("kill-broker", str(busiest_leader(brokers)))
     try:
         done = cli(env, "run", "--clear-kafka-topics", "--force", "--json", timeout=300)
         report = json.loads(done.stdout)
