@@ -19,7 +19,13 @@ from hypothesis import strategies as st
 from bazooka.postgres import migrator
 from bazooka.postgres.connection import Connection, connect
 from bazooka.postgres.migrations_source import bundled
-from bazooka.vulcan.orders import MAX_SQL_EXPONENT, power_of_ten, stream_open_stateful, uint64_text
+from bazooka.vulcan.orders import (
+    MAX_SQL_EXPONENT,
+    orders_query,
+    power_of_ten,
+    stream_open_stateful,
+    uint64_text,
+)
 from bazooka.vulcan.translate import InvalidOrder, OrderFields, OrderRow, scaled_uint64, to_fields
 from tests.helpers import make_settings, scratch_database, service_env
 from tests.vulcan_data import Order, insert_markets, insert_orders
@@ -72,6 +78,30 @@ def test_postgresql_scales_exactly_as_the_python_oracle(
 
 
 BASE = Order("dydx1sqlrules", 0, 2, 0, 64, size="0.0025", price="65000.5")
+
+
+def _plan(conn: Connection) -> str:
+    rows = conn.execute(f"EXPLAIN {orders_query(0, 2)}").fetchall()
+    return "\n".join(str(row[0]) for row in rows)
+
+
+def test_the_orders_query_runs_without_parallel_workers(conn: Connection) -> None:
+    """Parallel workers would only pass the rows through shared memory to the share's backend:
+    the stream turns them off, for its transaction only."""
+    default = conn.execute("SHOW max_parallel_workers_per_gather").fetchone()
+    with conn.transaction(force_rollback=True):
+        for setting in (  # make a parallel plan the cheapest, as on a large table
+            "parallel_setup_cost = 0",
+            "parallel_tuple_cost = 0",
+            "min_parallel_table_scan_size = 0",
+            "max_parallel_workers_per_gather = 2",
+        ):
+            conn.execute(f"SET LOCAL {setting}")
+        assert "Gather" in _plan(conn)  # the control: parallel when allowed
+        insert_orders(conn, [BASE])
+        assert len([row for batch in stream_open_stateful(conn, 10) for row in batch]) == 1
+        assert "Gather" not in _plan(conn)
+    assert conn.execute("SHOW max_parallel_workers_per_gather").fetchone() == default
 
 
 def convert(conn: Connection, order: Order) -> OrderFields:

@@ -146,8 +146,14 @@ def stream_open_stateful(
     :class:`.translate.OrderRow`'s column order (typed as such: :func:`.translate.convert`
     unpacks them by position, and building an ``OrderRow`` per row would cost the send a call
     per order). Must run inside a transaction (the server-side cursor of the fallback lives in
-    it, and the count taken before must see the same snapshot).
+    it, the count taken before must see the same snapshot, and the query's setting ends with
+    it).
     """
+    # One backend per share. PostgreSQL's parallel workers would pass every row through a
+    # shared-memory queue to this backend: CPU taken from the send's own processes when they
+    # share the machine, and load on a production database, to spread work the send already
+    # spreads (1M orders, two shares: 6.1-6.2 CPU-s of PostgreSQL with them, 4.3-4.7 without).
+    conn.execute("SET LOCAL max_parallel_workers_per_gather = 0")  # until the transaction ends
     query = orders_query(slot, workers)
     if psycopg.capabilities.has_stream_chunked():
         # Chunked rows: no round trip per batch, about half the time of the cursor below.
