@@ -13,6 +13,8 @@ message was acknowledged.
     .venv/bin/python bench/bench_vulcan.py                  # N = 100000 and 1000000
     .venv/bin/python bench/bench_vulcan.py --orders 250000  # one size of your choice
     .venv/bin/python bench/bench_vulcan.py --orders 300000 --profile  # cProfile, in process
+    .venv/bin/python bench/bench_vulcan.py --db bz_bench_vulcan_1000000_... --runs 4 \
+        --compare-src /tmp/old/src     # a kept database; runs alternated with older code
 
 Exit status: 0 when every run verified and met its target, 1 otherwise.
 See bench/README.md for what the figures mean.
@@ -24,6 +26,7 @@ import argparse
 import json
 import os
 import random
+import re
 import sys
 import tempfile
 import threading
@@ -44,9 +47,11 @@ from bazooka.postgres import migrator
 from bazooka.postgres.migrations_source import bundled
 from bazooka.progress import NullProgress
 from bazooka.settings import Settings
+from bazooka.vulcan.orders import count_open_stateful
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from tests.helpers import load_script  # noqa: E402  (scripts/services.py: who listens where)
 from tests.vulcan_data import Market, insert_markets  # noqa: E402  (the tests' market rows)
 
 BAZOOKA = ROOT / ".venv" / "bin" / "bazooka"
@@ -97,6 +102,20 @@ def main(argv: list[str] | None = None) -> int:
         "--keep-db", action="store_true", help="keep the scratch databases (names printed)"
     )
     parser.add_argument(
+        "--db",
+        metavar="NAME",
+        help="time runs against this database, seeded by an earlier --keep-db run (N is its "
+        "count of open stateful orders; it is kept)",
+    )
+    parser.add_argument("--runs", type=int, default=1, help="timed runs per size (default 1)")
+    parser.add_argument(
+        "--compare-src",
+        metavar="DIR",
+        type=Path,
+        help="alternate each run with one of the bazooka package in DIR (a src/ directory, "
+        "e.g. from `git archive <commit> src`), put first on the child's PYTHONPATH",
+    )
+    parser.add_argument(
         "--profile",
         action="store_true",
         help="run the step in this process, in one process, under cProfile; print the top "
@@ -108,6 +127,18 @@ def main(argv: list[str] | None = None) -> int:
     if not BAZOOKA.exists():
         print(f"{BAZOOKA} not found: install the project first (scripts/setup.sh)")
         return 1
+    if args.compare_src is not None and not (args.compare_src / "bazooka").is_dir():
+        print(f"--compare-src {args.compare_src}: no bazooka package in it")
+        return 1
+    variants: list[Path | None] = [None]
+    if args.compare_src is not None:
+        variants.append(args.compare_src.resolve())
+    if args.db:
+        with psycopg.connect(_dsn(settings, args.db)) as conn:
+            n, filled = count_open_stateful(conn)
+        print(f"[N={n}] database {args.db} (kept), {filled} with fills")
+        ok = timed_runs(settings, args.db, n, filled, runs=args.runs, variants=variants)
+        return 0 if ok else 1
     print(
         f"PostgreSQL {settings.db_hostname}:{settings.db_port}, "
         f"Kafka {settings.kafka_broker_urls}, sizes {', '.join(map(str, sizes))}"
@@ -115,15 +146,30 @@ def main(argv: list[str] | None = None) -> int:
     all_ok = True
     for n in sizes:
         all_ok &= bench_one(
-            settings, n, args.subaccounts, args.seed, keep_db=args.keep_db, profile=args.profile
+            settings,
+            n,
+            args.subaccounts,
+            args.seed,
+            keep_db=args.keep_db,
+            profile=args.profile,
+            runs=args.runs,
+            variants=variants,
         )
     return 0 if all_ok else 1
 
 
 def bench_one(
-    settings: Settings, n: int, subaccounts: int, seed: int, *, keep_db: bool, profile: bool
+    settings: Settings,
+    n: int,
+    subaccounts: int,
+    seed: int,
+    *,
+    keep_db: bool,
+    profile: bool,
+    runs: int,
+    variants: list[Path | None],
 ) -> bool:
-    """Seed ``n`` orders into a scratch database, time one operator run, verify, report."""
+    """Seed ``n`` orders into a scratch database, time the operator runs, verify, report."""
     db_name = f"bz_bench_vulcan_{n}_{uuid.uuid4().hex[:8]}"
     _admin_sql(settings, f'CREATE DATABASE "{db_name}"')
     try:
@@ -137,13 +183,34 @@ def bench_one(
         if profile:
             profile_step(settings.replace(db_name=db_name, vulcan_workers=1))
             return True
-        result = run_step(db_name)
+        return timed_runs(settings, db_name, n, filled, runs=runs, variants=variants)
     finally:
         if keep_db:
             print(f"[N={n}] kept database {db_name}")
         else:
             _admin_sql(settings, f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
-    return report_figures(n, filled, result)
+
+
+def timed_runs(
+    settings: Settings,
+    db_name: str,
+    n: int,
+    filled: int,
+    *,
+    runs: int,
+    variants: list[Path | None],
+) -> bool:
+    """``runs`` timed runs of each variant (this checkout, or another ``src/``), alternated."""
+    servers = ServerCpu.find(settings, db_name)
+    all_ok = True
+    for _ in range(runs):
+        for src in variants:
+            label = f"N={n}" if src is None else f"N={n}, {src}"
+            before = servers.read()
+            result = run_step(db_name, src)
+            time.sleep(0.2)  # for the run's backends to be reaped (their CPU goes to the parent)
+            all_ok &= report_figures(n, filled, result, label, servers.since(before))
+    return all_ok
 
 
 # --- seeding -----------------------------------------------------------------------------------
@@ -280,9 +347,12 @@ def profile_step(settings: Settings) -> None:
     stats.sort_stats("tottime").print_stats(15)
 
 
-def run_step(db_name: str) -> RunResult:
-    """``bazooka run --send-stateful-orders-to-vulcan --json`` against ``db_name``."""
+def run_step(db_name: str, src: Path | None = None) -> RunResult:
+    """``bazooka run --send-stateful-orders-to-vulcan --json`` against ``db_name`` (with the
+    bazooka package of ``src`` when given)."""
     env = {**os.environ, "DB_NAME": db_name}
+    if src is not None:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(src), env.get("PYTHONPATH")]))
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         started = time.monotonic()
         proc = os.posix_spawn(
@@ -362,8 +432,65 @@ def _rss_kib(pid: int) -> int:
     return 0
 
 
-def report_figures(n: int, filled: int, result: RunResult) -> bool:
+class ServerCpu:
+    """CPU seconds of this machine's PostgreSQL (the postmaster and every process it started,
+    the ones that ended included) and Kafka broker, when they run here and /proc shows them."""
+
+    def __init__(self, postmaster: int | None, broker: int | None) -> None:
+        self.postmaster, self.broker = postmaster, broker
+
+    @classmethod
+    def find(cls, settings: Settings, db_name: str) -> ServerCpu:
+        with psycopg.connect(_dsn(settings, db_name)) as conn:
+            row = conn.execute("SELECT pg_backend_pid()").fetchone()
+        backend = _stat(int(row[0])) if row else None
+        return cls(int(backend[1]) if backend else None, broker_pid(settings))
+
+    def read(self) -> tuple[float | None, float | None]:
+        postgres = None
+        if self.postmaster is not None and (own := _stat(self.postmaster)) is not None:
+            children = [
+                stat for pid in _tree(self.postmaster)[1:] if (stat := _stat(pid)) is not None
+            ]
+            # utime + stime + cutime + cstime (the ended children's) of the postmaster, and
+            # utime + stime of the live ones.
+            ticks = sum(map(int, own[11:15])) + sum(int(c[11]) + int(c[12]) for c in children)
+            postgres = ticks / os.sysconf("SC_CLK_TCK")
+        broker = None
+        if self.broker is not None and (stat := _stat(self.broker)) is not None:
+            broker = (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
+        return postgres, broker
+
+    def since(self, before: tuple[float | None, float | None]) -> str:
+        """``, PostgreSQL x CPU-s, broker y CPU-s`` since ``before`` (what could be read)."""
+        after = self.read()
+        out = ""
+        for name, then, now in zip(("PostgreSQL", "broker"), before, after, strict=True):
+            if then is not None and now is not None:
+                out += f", {name} {now - then:.2f} CPU-s"
+        return out
+
+
+def _stat(pid: int) -> list[str] | None:
+    """/proc/<pid>/stat's fields after the command name (index 1 is the parent's pid)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def broker_pid(settings: Settings) -> int | None:
+    """The pid of the process listening on the first broker's port, when it runs here."""
+    port = int(settings.kafka_brokers[0].rsplit(":", 1)[1])
+    found = re.match(r"pid (\d+)", load_script("services").port_holder(port))
+    return int(found.group(1)) if found else None
+
+
+def report_figures(
+    n: int, filled: int, result: RunResult, label: str | None = None, servers: str = ""
+) -> bool:
     """Print the figures; True when the run verified (and met its target, if any)."""
+    label = label or f"N={n}"
     rss_mib = result.max_rss_kib / 1024
     expected_messages = n + filled
     problems: list[str] = []
@@ -388,15 +515,16 @@ def report_figures(n: int, filled: int, result: RunResult) -> bool:
             if details.get(key) != value:
                 problems.append(f"report {key}={details.get(key)}, expected {value}")
     print(
-        f"[N={n}] wall {result.wall_s:.2f} s, {n / result.wall_s:,.0f} orders/s, "
+        f"[{label}] wall {result.wall_s:.2f} s, {n / result.wall_s:,.0f} orders/s, "
         f"{expected_messages / result.wall_s:,.0f} messages/s, peak RSS {rss_mib:.1f} MiB "
         f"(all processes), CPU {result.cpu_s:.2f} s"
         + (f", {details['workers']} process(es)" if "workers" in details else "")
+        + servers
         + (f" (step itself {details['duration_s']:.2f} s)" if "duration_s" in details else "")
     )
     if not problems:
         print(
-            f"[N={n}] verified: {details['messages_acknowledged']} of "
+            f"[{label}] verified: {details['messages_acknowledged']} of "
             f"{details['messages_produced']} message(s) acknowledged"
         )
     target = TARGETS.get(n)
@@ -408,9 +536,9 @@ def report_figures(n: int, filled: int, result: RunResult) -> bool:
             problems.append(f"target missed: peak RSS {rss_mib:.1f} MiB >= {rss_target:.1f} MiB")
         if not any(p.startswith("target") for p in problems):
             limit = f" and < {rss_target:.0f} MiB" if rss_target is not None else ""
-            print(f"[N={n}] target met: < {wall_target:g} s{limit}")
+            print(f"[{label}] target met: < {wall_target:g} s{limit}")
     for problem in problems:
-        print(f"[N={n}] FAIL: {problem}")
+        print(f"[{label}] FAIL: {problem}")
     return not problems
 
 
