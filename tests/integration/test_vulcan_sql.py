@@ -88,20 +88,22 @@ def _plan(conn: Connection) -> str:
 def test_the_orders_query_runs_without_parallel_workers(conn: Connection) -> None:
     """Parallel workers would only pass the rows through shared memory to the share's backend:
     the stream turns them off, for its transaction only."""
-    default = conn.execute("SHOW max_parallel_workers_per_gather").fetchone()
-    with conn.transaction(force_rollback=True):
-        for setting in (  # make a parallel plan the cheapest, as on a large table
-            "parallel_setup_cost = 0",
-            "parallel_tuple_cost = 0",
-            "min_parallel_table_scan_size = 0",
-            "max_parallel_workers_per_gather = 2",
-        ):
-            conn.execute(f"SET LOCAL {setting}")
-        assert "Gather" in _plan(conn)  # the control: parallel when allowed
-        insert_orders(conn, [BASE])
-        assert len([row for batch in stream_open_stateful(conn, 10) for row in batch]) == 1
-        assert "Gather" not in _plan(conn)
-    assert conn.execute("SHOW max_parallel_workers_per_gather").fetchone() == default
+    conn.execute("SET max_parallel_workers_per_gather = 3")  # the session's own value
+    try:
+        with conn.transaction():  # committed: a setting that is not LOCAL would outlive it
+            for setting in (  # make a parallel plan the cheapest, as on a large table
+                "parallel_setup_cost = 0",
+                "parallel_tuple_cost = 0",
+                "min_parallel_table_scan_size = 0",
+            ):
+                conn.execute(f"SET LOCAL {setting}")
+            assert "Gather" in _plan(conn)  # the control: parallel when allowed
+            for _batch in stream_open_stateful(conn, 10):
+                pass
+            assert "Gather" not in _plan(conn)
+        assert conn.execute("SHOW max_parallel_workers_per_gather").fetchone() == ("3",)
+    finally:
+        conn.execute("RESET max_parallel_workers_per_gather")
 
 
 def convert(conn: Connection, order: Order) -> OrderFields:
