@@ -227,12 +227,18 @@ def completed(conn: Connection, known: Sequence[Migration]) -> list[str]:
     return names
 
 
+def local_lock_timeout(conn: Connection, wait: str) -> None:
+    """``SET LOCAL lock_timeout`` to ``wait`` (``'60s'``, ``'500ms'``), for the caller's
+    transaction."""
+    conn.execute(sql.SQL("SET LOCAL lock_timeout = {}").format(sql.Literal(wait)))
+
+
 def take_lock(conn: Connection) -> str:
     """The Knex lock statement, inside the caller's transaction; must touch exactly one row.
 
     Returns the version (``xmin``) of the row it wrote, by which the lock is known as ours.
     """
-    conn.execute(sql.SQL("SET LOCAL lock_timeout = {}").format(sql.Literal(LOCK_WAIT)))
+    local_lock_timeout(conn, LOCK_WAIT)
     try:
         cur = conn.execute(TAKE_LOCK + " RETURNING xmin::text")
     except psycopg.errors.LockNotAvailable as exc:

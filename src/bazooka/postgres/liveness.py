@@ -73,13 +73,14 @@ class Session:
         )
 
 
-_SESSION_COLUMNS = """
+# The columns of a :class:`Session`, from ``pg_stat_activity a``.
+SESSION_COLUMNS = """
     a.pid, coalesce(a.application_name, ''), a.client_addr::text, a.backend_start, a.state,
     coalesce(a.query, '')
 """
 
 _LOCK_SIGNS = f"""
-SELECT DISTINCT {_SESSION_COLUMNS},
+SELECT DISTINCT {SESSION_COLUMNS},
        CASE WHEN c.relname IN ('knex_migrations', 'knex_migrations_lock')
                  AND n.nspname = 'public' THEN 'knex'
             WHEN l.mode = ANY(%(schema_changing)s) THEN 'ddl'
@@ -98,7 +99,7 @@ WHERE l.locktype = 'relation' AND l.pid <> pg_backend_pid()
 """
 
 _DDL_RUNNING = f"""
-SELECT {_SESSION_COLUMNS}
+SELECT {SESSION_COLUMNS}
 FROM pg_stat_activity a
 WHERE a.pid <> pg_backend_pid() AND a.backend_type = 'client backend'
   AND a.datname = current_database() AND a.state = 'active' AND a.query ~* %(ddl)s

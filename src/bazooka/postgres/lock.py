@@ -37,7 +37,7 @@ from bazooka.logs import emit
 from bazooka.postgres import bookkeeping
 from bazooka.postgres.bookkeeping import LOCK_TABLE, UNLOCK_HINT
 from bazooka.postgres.connection import Connection, one_line
-from bazooka.postgres.liveness import LiveMigratorCheck, Session
+from bazooka.postgres.liveness import SESSION_COLUMNS, LiveMigratorCheck, Session
 
 log = logging.getLogger(__name__)
 
@@ -84,9 +84,8 @@ class StaleLockRecovery:
 def advisory_holders(conn: Connection) -> list[Session]:
     """The other sessions holding Bazooka's advisory migration lock in this database."""
     rows = conn.execute(
-        """
-        SELECT a.pid, coalesce(a.application_name, ''), a.client_addr::text, a.backend_start,
-               a.state, coalesce(a.query, '')
+        f"""
+        SELECT {SESSION_COLUMNS}
         FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
         WHERE l.locktype = 'advisory' AND l.granted AND l.classid = %s::oid
           AND l.objid = %s::oid AND l.objsubid = 2 AND l.pid <> pg_backend_pid()
@@ -136,11 +135,7 @@ class MigrationGuard:
     def _hold_advisory(self) -> None:
         try:
             with self.conn.transaction():
-                self.conn.execute(
-                    sql.SQL("SET LOCAL lock_timeout = {}").format(
-                        sql.Literal(f"{int(self.wait_s * 1000)}ms")
-                    )
-                )
+                bookkeeping.local_lock_timeout(self.conn, self._wait)
                 self.conn.execute(
                     "SELECT pg_advisory_lock(%s, %s)", (ADVISORY_CLASS, ADVISORY_OBJECT)
                 )
@@ -162,15 +157,8 @@ class MigrationGuard:
         """Release a row no live run can own; raise :class:`MigrationLocked` when unsure."""
         check = LiveMigratorCheck(self.conn)
         signs = check.watch(self.observe_s)
-        if not signs:
-            released = self.conn.execute(
-                sql.SQL(
-                    "UPDATE {} SET is_locked = 0 WHERE is_locked <> 0 AND xmin::text = %s"
-                ).format(sql.Identifier(LOCK_TABLE)),
-                (version,),
-            ).rowcount
-            if released != 1:
-                signs = ["the lock row changed while it was being released"]
+        if not signs and _release_row(self.conn, version) != 1:
+            signs = ["the lock row changed while it was being released"]
         if signs:
             raise MigrationLocked(
                 f"Migration table is already locked ({LOCK_TABLE}.is_locked = 1) and Bazooka "
@@ -189,6 +177,11 @@ class MigrationGuard:
             recoveredStaleLock=recovery.to_dict(),
         )
         return recovery
+
+    @property
+    def _wait(self) -> str:
+        """``wait_s`` as a ``lock_timeout`` value."""
+        return f"{int(self.wait_s * 1000)}ms"
 
     # --- the row itself ---------------------------------------------------------------------
 
@@ -263,20 +256,11 @@ class MigrationGuard:
 
     def _release_own_row(self, fresh: Connection, batch: int | None) -> list[str]:
         with fresh.transaction():
-            fresh.execute(
-                sql.SQL("SET LOCAL lock_timeout = {}").format(
-                    sql.Literal(f"{int(self.wait_s * 1000)}ms")
-                )
-            )
+            bookkeeping.local_lock_timeout(fresh, self._wait)
             fresh.execute("SELECT pg_advisory_xact_lock(%s, %s)", (ADVISORY_CLASS, ADVISORY_OBJECT))
             released = 0
             if self._row_version is not None:
-                released = fresh.execute(
-                    sql.SQL(
-                        "UPDATE {} SET is_locked = 0 WHERE is_locked <> 0 AND xmin::text = %s"
-                    ).format(sql.Identifier(LOCK_TABLE)),
-                    (self._row_version,),
-                ).rowcount
+                released = _release_row(fresh, self._row_version)
             names: list[str] = []
             if batch is not None and bookkeeping.table_exists(fresh, bookkeeping.TABLE):
                 names = [
@@ -295,6 +279,16 @@ class MigrationGuard:
         )
         self._row_version = None
         return names
+
+
+def _release_row(conn: Connection, version: str) -> int:
+    """Free the lock row if it is still set and still the version ``version``; rows freed."""
+    return conn.execute(
+        sql.SQL("UPDATE {} SET is_locked = 0 WHERE is_locked <> 0 AND xmin::text = %s").format(
+            sql.Identifier(LOCK_TABLE)
+        ),
+        (version,),
+    ).rowcount
 
 
 def _lock_rows(conn: Connection) -> list[tuple[str, int]]:

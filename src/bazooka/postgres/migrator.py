@@ -565,17 +565,16 @@ def _run_batch(
             _release_after_failure(conn, guard)
             raise
         where = f"Migration {current.name if current else '(bookkeeping)'} ({work.direction})"
+        verb = "applied" if work.direction is Direction.UP else "rolled back"
         if conn.broken:
             recorded = guard.after_lost_connection(batch or None)
             if work.direction is Direction.DOWN and recorded is not None:
                 recorded = [m.name for m in work.planned if m.name not in recorded]
-            verb = "applied" if work.direction is Direction.UP else "rolled back"
             mode = TransactionMode.PER_MIGRATION
             raise _lost_connection(
                 where, exc, recorded=recorded, verb=verb, mode=mode, batch=batch
             ) from exc
         _release_after_failure(conn, guard)
-        verb = "applied" if work.direction is Direction.UP else "rolled back"
         raise MigrationError(
             f"{where} failed: {one_line(exc)}. {len(done)} migration(s) of this batch were {verb} "
             f"before it and stay so; the lock was released."
