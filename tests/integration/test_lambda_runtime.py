@@ -32,7 +32,7 @@ from confluent_kafka.admin import (
 
 from bazooka import lambda_handler
 from bazooka.errors import PostgresError
-from bazooka.postgres.lock import ADVISORY_CLASS, ADVISORY_OBJECT
+from bazooka.postgres.lock import advisory_holders
 from tests.helpers import load_script
 
 FUNCTION = "bazooka-test"
@@ -357,13 +357,9 @@ def test_without_the_reserve_the_function_is_killed_and_the_next_run_recovers_th
     assert 0 < applied < 113 and locked == 1
     with _connect(scratch_db) as conn:
         # The killed run's backend, still sleeping in its DDL, holds the advisory lock.
-        holders = conn.execute(
-            "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted "
-            "AND classid = %s::oid AND objid = %s::oid AND objsubid = 2",
-            (ADVISORY_CLASS, ADVISORY_OBJECT),
-        ).fetchall()
+        holders = advisory_holders(conn)
         assert len(holders) == 1, holders
-        conn.execute("SELECT pg_terminate_backend(%s)", holders[0])
+        conn.execute("SELECT pg_terminate_backend(%s)", (holders[0].pid,))
         conn.execute("DROP EVENT TRIGGER test_slow_ddl")
     again = start_emulator(scratch_db, timeout_s=120, BAZOOKA_MIGRATE_REPLAY="true")
     report = _success(again.invoke({"migrate": True}, request_id="req-after-kill"))
