@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         help="time runs against this database, seeded by an earlier --keep-db run (N is its "
         "count of open stateful orders; it is kept)",
     )
-    parser.add_argument("--runs", type=int, default=1, help="timed runs per size (default 1)")
+    parser.add_argument("--runs", type=_positive, default=1, help="timed runs per size (default 1)")
     parser.add_argument(
         "--compare-src",
         metavar="DIR",
@@ -134,8 +134,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.compare_src is not None:
         variants.append(args.compare_src.resolve())
     if args.db:
-        with psycopg.connect(_dsn(settings, args.db)) as conn:
-            n, filled = count_open_stateful(conn)
+        try:
+            with psycopg.connect(_dsn(settings, args.db)) as conn:
+                n, filled = count_open_stateful(conn)
+        except psycopg.Error as exc:
+            print(f"--db {args.db}: {str(exc).strip()}")
+            return 1
         print(f"[N={n}] database {args.db} (kept), {filled} with fills")
         ok = timed_runs(settings, args.db, n, filled, runs=args.runs, variants=variants)
         return 0 if ok else 1
@@ -156,6 +160,13 @@ def main(argv: list[str] | None = None) -> int:
             variants=variants,
         )
     return 0 if all_ok else 1
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
+    return value
 
 
 def bench_one(
