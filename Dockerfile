@@ -8,7 +8,10 @@ FROM public.ecr.aws/lambda/python:3.12
 # The same installation as the zip's (scripts/build_lambda_zip.py: one requirements filter,
 # v4-proto without its gRPC dependencies, the optional bugsnag, bytecode), for this image's
 # interpreter and platform.
-COPY pyproject.toml README.md /tmp/bazooka/
+# setup.py builds the Vulcan send's C encoder when the image has a C compiler; the Lambda base
+# image has none, so this image's send encodes in Python (its report says `"encoder": "Python"`)
+# unless a compiler is installed first. The zip, built on a machine with one, carries it.
+COPY pyproject.toml setup.py README.md /tmp/bazooka/
 COPY src /tmp/bazooka/src
 COPY scripts/build_lambda_zip.py /tmp/bazooka/scripts/
 RUN python3 /tmp/bazooka/scripts/build_lambda_zip.py --install-into "${LAMBDA_TASK_ROOT}" \

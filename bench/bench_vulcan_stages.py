@@ -130,10 +130,10 @@ def sample_messages(conn: Connection) -> list[tuple[bytes, bytes]]:
     out: list[tuple[bytes, bytes]] = []
     for batch in stream_open_stateful(conn, BATCH):
         for row in batch:
-            messages = convert(row, encode_values)
-            out.append((messages.key, messages.place))
-            if messages.update is not None:
-                out.append((messages.key, messages.update))
+            key, place, update = convert(row, encode_values)
+            out.append((key, place))
+            if update is not None:
+                out.append((key, update))
         if len(out) >= SAMPLE:
             break
     conn.execute("ROLLBACK")

@@ -24,7 +24,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "src" / "bazooka"
 # Each must occur once in vulcan/share.py: the call replaced, and the import of the type the
 # stub returns.
 REPLACEMENTS = (
-    ("messages = convert(row, encode_values)", "messages = _free_encode(row)"),
+    ("key, place, update = convert(row, encode_values)", "key, place, update = _free_encode(row)"),
     (
         "from bazooka.vulcan.wire import encode_values",
         "from bazooka.vulcan.wire import VulcanMessages, encode_values",

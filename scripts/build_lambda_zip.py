@@ -15,6 +15,12 @@ Needs pip and PyPI; nothing is installed into the running interpreter.
 DIR for the running interpreter and its platform, with bytecode, and builds no zip: the
 container image is made that way, so the zip and the image cannot drift apart.
 
+The Vulcan send's C encoder (``bazooka/vulcan/_wire*.so``): Bazooka's own wheel is built by
+that same interpreter of the target version, so the extension matches it (a C compiler is
+needed too). Without such an interpreter or compiler, or on a machine that is not x86_64 Linux,
+the zip is built without it and the script says so: the send then encodes in Python and takes
+about 1.5 times as long. Its report's ``encoder`` says which.
+
 Bytecode: Lambda's task directory is read-only, so a zip without ``.pyc`` files makes every cold
 start compile every module it imports (up to twice the cold-start time, see ``bench/README.md``).
 The zip is compiled with an interpreter of the target version: this one if it matches, else
@@ -26,6 +32,7 @@ interpreter the zip is built without bytecode and the script says so.
 from __future__ import annotations
 
 import argparse
+import platform
 import shutil
 import subprocess
 import sys
@@ -36,6 +43,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PLATFORMS = ["manylinux_2_28_x86_64", "manylinux2014_x86_64", "manylinux_2_17_x86_64"]
+BUILD_FILES = ("pyproject.toml", "setup.py", "README.md")  # with src/: what a wheel is built from
 WITHOUT_DEPENDENCIES = ("v4-proto",)  # its gRPC requirements are not used at runtime
 
 
@@ -87,11 +95,40 @@ def requirements() -> tuple[list[str], list[str]]:
     return [r for r in wanted if r not in alone], alone
 
 
-def install(target: Path, python_version: str | None) -> None:
+def install_own_wheel(target: Path, python: str) -> None:
+    """Bazooka itself, from a wheel that ``python`` builds (its C encoder, when built, is for
+    that interpreter), unpacked into ``target``: pip's cross-platform install would refuse the
+    wheel's tag, which names the local platform."""
+    with tempfile.TemporaryDirectory(prefix="bazooka-wheel-") as tmp:
+        # From a clean copy of the sources: the checkout's build/ (left by any earlier build,
+        # perhaps for another interpreter) and its in-place extension must not leak in.
+        source, wheels = Path(tmp) / "source", Path(tmp) / "wheels"
+        source.mkdir()
+        for name in BUILD_FILES:
+            shutil.copy2(ROOT / name, source / name)
+        shutil.copytree(
+            ROOT / "src", source / "src", ignore=shutil.ignore_patterns("__pycache__", "*.so")
+        )
+        subprocess.run(
+            [python, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", wheels, source],
+            check=True,
+        )
+        with zipfile.ZipFile(next(wheels.glob("bazooka-*.whl"))) as wheel:
+            wheel.extractall(target)
+
+
+def c_encoders(target: Path) -> list[Path]:
+    """The C encoder's files installed in ``target``."""
+    return sorted((target / "bazooka" / "vulcan").glob("_wire*.so"))
+
+
+def install(target: Path, python_version: str | None, builder: str | None = None) -> None:
     """Install Bazooka and its runtime packages into ``target`` (Lambda's layout), no bytecode.
 
     For ``python_version`` on x86_64 Linux (the zip, built anywhere), or for this interpreter
-    and platform when it is None (the image, built on its own base image).
+    and platform when it is None (the image, built on its own base image). Bazooka's own wheel
+    is built by ``builder``, an interpreter of ``python_version`` (this one when None; then,
+    for another version or platform, its C encoder does not fit and is left out).
     """
     cross = (
         ["--implementation", "cp", "--python-version", python_version]
@@ -111,10 +148,16 @@ def install(target: Path, python_version: str | None) -> None:
     with_deps, alone = requirements()
     pip(*common, *with_deps)
     pip(*common, "--no-deps", *alone)
-    with tempfile.TemporaryDirectory(prefix="bazooka-wheel-") as wheels:
-        pip("wheel", "--quiet", "--no-deps", "--wheel-dir", wheels, str(ROOT))
-        wheel = next(Path(wheels).glob("bazooka-*.whl"))
-        pip(*common, "--no-deps", "--upgrade", str(wheel))
+    install_own_wheel(target, builder or sys.executable)
+    here = f"{sys.version_info.major}.{sys.version_info.minor}"
+    native_here = sys.platform == "linux" and platform.machine() == "x86_64"
+    if (
+        python_version is not None
+        and builder is None
+        and (python_version != here or not native_here)
+    ):
+        for path in c_encoders(target):  # built for this interpreter: cannot load there
+            path.unlink()
     for junk in target.glob("*.dist-info/RECORD"):
         junk.unlink()
     for cache in target.rglob("__pycache__"):
@@ -122,11 +165,13 @@ def install(target: Path, python_version: str | None) -> None:
     shutil.rmtree(target / "bin", ignore_errors=True)
 
 
-def build(python_version: str, output: Path, compiler: str | None) -> Path:
-    """Build the zip at ``output``; with bytecode compiled by ``compiler`` unless it is None."""
+def build(python_version: str, output: Path, compiler: str | None) -> tuple[Path, bool]:
+    """Build the zip at ``output``; with bytecode compiled by ``compiler`` unless it is None.
+    Returns the zip and whether it holds the C encoder."""
     with tempfile.TemporaryDirectory(prefix="bazooka-lambda-") as tmp:
         target = Path(tmp) / "package"
-        install(target, python_version)
+        install(target, python_version, compiler)
+        native = bool(c_encoders(target))
         if compiler is not None:
             compile_bytecode(target, compiler)
         output.parent.mkdir(parents=True, exist_ok=True)
@@ -134,7 +179,7 @@ def build(python_version: str, output: Path, compiler: str | None) -> Path:
             for path in sorted(target.rglob("*")):
                 if path.is_file():
                     archive.write(path, path.relative_to(target))
-    return output
+    return output, native
 
 
 def main() -> int:
@@ -155,6 +200,11 @@ def main() -> int:
     args = parser.parse_args()
     if args.install_into is not None:
         install(args.install_into, None)
+        if not c_encoders(args.install_into):
+            print(
+                "warning: no C encoder built (no C compiler?): the send encodes in Python",
+                file=sys.stderr,
+            )
         compile_bytecode(args.install_into, sys.executable)
         print(f"installed into {args.install_into}; handler: bazooka.lambda_handler.handler")
         return 0
@@ -165,13 +215,21 @@ def main() -> int:
             file=sys.stderr,
         )
         return 1
-    path = build(args.python_version, args.output, compiler)
+    path, native = build(args.python_version, args.output, compiler)
     size = path.stat().st_size / 2**20
     print(
         f"built {path} ({size:.1f} MiB) for CPython {args.python_version} x86_64; "
         "handler: bazooka.lambda_handler.handler; "
         + ("bytecode included" if compiler else "NO bytecode")
+        + ("; C encoder included" if native else "; NO C encoder")
     )
+    if not native:
+        print(
+            "warning: the zip has no C encoder for the Vulcan send (it needs "
+            f"python{args.python_version} on x86_64 Linux with a C compiler); the send will "
+            "encode in Python and take about 1.5 times as long.",
+            file=sys.stderr,
+        )
     if compiler is None:
         print(
             f"warning: no python{args.python_version} here to compile the bytecode with, so every "

@@ -336,6 +336,7 @@ def test_the_report_counts_every_order_and_every_acknowledged_message(sent: Sent
     assert details["messages_acknowledged"] == len(sent.selected) + len(sent.filled)
     assert details["partitions"] == PARTITIONS
     assert details["workers"] == sent.vulcan.settings.vulcan_workers
+    assert details["encoder"] == "C"  # the install built it: these bytes are the C encoder's
     assert len(sent.records) == details["messages_acknowledged"]
 
 

@@ -26,7 +26,7 @@ from bazooka.outcome import EarlierSteps, NoLaterEffect
 from bazooka.postgres.connection import Connection, one_line
 from bazooka.progress import Progress
 from bazooka.settings import Settings
-from bazooka.vulcan import official
+from bazooka.vulcan import official, wire
 from bazooka.vulcan.orders import count_open_stateful
 from bazooka.vulcan.share import Tally
 from bazooka.vulcan.workers import Job, send_in_processes, worker_count
@@ -81,6 +81,7 @@ class SendResult:
     workers: int
     duration_s: float
     problems: tuple[str, ...] = ()  # why the step failed; empty on success
+    encoder: str = wire.ENCODER  # "C", or "Python" when the C encoder was not built
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form (on failure with ``invalid``: the rejected ids kept, with reasons)."""
@@ -94,6 +95,7 @@ class SendResult:
             "invalid_orders": tally.rejected,
             "partitions": self.partitions,
             "workers": self.workers,
+            "encoder": self.encoder,
             "duration_s": round(self.duration_s, 3),
         }
         if self.problems:

@@ -85,13 +85,13 @@ def send_share(
         budget.check("sending the next batch of orders", needed_ms=needed_ms)
         for row in batch:
             try:
-                messages = convert(row, encode_values)
+                key, place, update = convert(row, encode_values)
             except InvalidOrder as exc:
                 tally.reject(row[0], exc)  # the id (a plain tuple: no attribute names)
                 continue
-            send(messages.key, messages.place)
-            if messages.update is not None:
-                send(messages.key, messages.update)
+            send(key, place)
+            if update is not None:
+                send(key, update)
                 tally.updates += 1
         tally.orders += len(batch)
         producer.poll()

@@ -10,12 +10,17 @@ ones.
 
 It runs once per order, a million times in a large send: one flat function, small numbers
 (lengths, enums, flags) taken from a table instead of encoded each time.
+
+The send uses the same encoder written in C (``_wire.c``, built by the install) when it is
+there: :data:`encode_values` is that one, or :func:`python_encode_values` when the extension
+could not be built (:data:`ENCODER` says which). The tests hold the two to the same bytes.
 """
 
 from __future__ import annotations
 
 import hashlib
 import struct
+from collections.abc import Callable
 from typing import NamedTuple
 
 from bazooka.vulcan.translate import OrderFields
@@ -78,11 +83,11 @@ def varint(value: int) -> bytes:
 
 def encode(fields: OrderFields) -> VulcanMessages:
     """The order's key, ``OffChainUpdateV1{orderPlace{order, OPENED}}`` and, when filled,
-    ``OffChainUpdateV1{orderUpdate{orderId, totalFilledQuantums}}``."""
-    return encode_values(*fields)
+    ``OffChainUpdateV1{orderUpdate{orderId, totalFilledQuantums}}``, by :data:`encode_values`."""
+    return VulcanMessages._make(encode_values(*fields))
 
 
-def encode_values(  # noqa: C901, PLR0912, PLR0917 - flat: the hot path
+def python_encode_values(  # noqa: C901, PLR0912, PLR0917 - flat: the hot path
     owner: str,
     subaccount_number: int,
     client_id: int,
@@ -103,7 +108,8 @@ def encode_values(  # noqa: C901, PLR0912, PLR0917 - flat: the hot path
     /,
 ) -> VulcanMessages:
     """:func:`encode` of an :class:`OrderFields` given field by field: the send hands it the
-    values straight from :func:`.translate.convert`, without building the tuple."""
+    values straight from :func:`.translate.convert`, without building the tuple. In Python;
+    ``_wire.encode_values`` is the same in C."""
     small, limit, big = _SMALL, _TABLE_LIMIT, _encode_varint
     # IndexerOrderId{subaccount_id{owner, number}, client_id, order_flags, clob_pair_id}
     address = owner.encode()
@@ -165,3 +171,39 @@ def _builder_code_parameters(address: str, fee_ppm: int) -> bytes:
     return (b"\x0a" + varint(len(encoded)) + encoded if encoded else b"") + (
         b"\x10" + varint(fee_ppm) if fee_ppm else b""
     )
+
+
+# (key, place, update or None) from an order's values, as python_encode_values takes them.
+Encoder = Callable[
+    [
+        str,
+        int,
+        int,
+        int,
+        int,
+        int,
+        int,
+        int,
+        int,
+        int,
+        bool,
+        int,
+        int,
+        int,
+        tuple[str, int] | None,
+        str,
+        int,
+    ],
+    tuple[bytes, bytes, bytes | None],
+]
+
+native_encode_values: Encoder | None
+try:
+    from bazooka.vulcan._wire import encode_values as native_encode_values
+except ImportError:  # not built (no C compiler at install): the send encodes in Python
+    native_encode_values = None
+
+encode_values: Encoder = (
+    python_encode_values if native_encode_values is None else native_encode_values
+)
+ENCODER = "Python" if native_encode_values is None else "C"
