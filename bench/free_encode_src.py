@@ -3,14 +3,14 @@
     .venv/bin/python bench/free_encode_src.py /tmp/free/src
     .venv/bin/python bench/bench_vulcan.py --db <kept> --runs 3 --compare-src /tmp/free/src
 
-A bound, not a variant to ship: in the copy, each order's ``convert(row, encode_values)`` (the
-read row checked, scaled, encoded, and its key hashed) is replaced by constant messages of the
-average sizes the benchmark's data encode to (place 70 bytes, update 43), keyed by the order
-id's text (36 bytes), the update sent when the order has a fill, as the real send does. Every
-other part runs as it is: interpreter start, worker processes, the query, the producer, every
-delivery report. ``bench_vulcan.py --compare-src`` alternates runs of the real code with the
-copy: the difference is all that any faster convert and encode (a compiled one included) could
-save on this machine.
+A bound, not a variant to ship: in the copy, each order's ``encode_row(row)`` (the C fast path:
+the row checked and encoded, its key hashed) is replaced by constant messages of the average
+sizes the benchmark's data encode to (place 70 bytes, update 43), keyed by the order id's text
+(36 bytes), the update sent when the order has a fill, as the real send does; the stub never
+leaves a row to ``convert``. Every other part runs as it is: interpreter start, worker
+processes, the query, the producer, every delivery report. ``bench_vulcan.py --compare-src``
+alternates runs of the real code with the copy: the difference is all that any faster convert
+and encode could still save on this machine.
 """
 
 from __future__ import annotations
@@ -24,10 +24,10 @@ PACKAGE = Path(__file__).resolve().parent.parent / "src" / "bazooka"
 # Each must occur once in vulcan/share.py: the call replaced, and the import of the type the
 # stub returns.
 REPLACEMENTS = (
-    ("key, place, update = convert(row, encode_values)", "key, place, update = _free_encode(row)"),
+    ("messages = fast(row)", "messages = _free_encode(row)"),
     (
-        "from bazooka.vulcan.wire import encode_values",
-        "from bazooka.vulcan.wire import VulcanMessages, encode_values",
+        "from bazooka.vulcan.wire import encode_row, encode_values",
+        "from bazooka.vulcan.wire import VulcanMessages, encode_row, encode_values",
     ),
 )
 # Columns of the row (translate.OrderRow): 0 the order id, 24 the scaled totalFilled as text.

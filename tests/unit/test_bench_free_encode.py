@@ -25,7 +25,7 @@ print(json.dumps({{
     "key": m.key.decode(), "place": len(m.place),
     "update": None if m.update is None else len(m.update),
     "stub_called": "_free_encode(row)" in inspect.getsource(share.send_share),
-    "convert_called": "convert(row" in inspect.getsource(share.send_share),
+    "fast_path_called": "fast(row)" in inspect.getsource(share.send_share),
 }}))
 """
 
@@ -46,7 +46,7 @@ def test_the_copy_sends_constant_messages_keyed_by_the_order_id(tmp_path: Path) 
     assert free_encode_src.main([str(tmp_path)]) == 0
     unfilled, filled = _probe(tmp_path, "0"), _probe(tmp_path, "1234")
     assert Path(str(unfilled["file"])).is_relative_to(tmp_path)  # the copy, not the checkout
-    assert unfilled["stub_called"] and not unfilled["convert_called"]
+    assert unfilled["stub_called"] and not unfilled["fast_path_called"]
     assert unfilled["key"] == "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
     assert (unfilled["place"], unfilled["update"]) == (70, None)
     assert (filled["place"], filled["update"]) == (70, 43)
@@ -60,8 +60,8 @@ def test_a_share_py_without_the_call_is_refused(
     package = tmp_path / "checkout" / "bazooka"
     (package / "vulcan").mkdir(parents=True)
     (package / "vulcan" / "share.py").write_text(
-        "from bazooka.vulcan.wire import encode_values\nmessages = encode(row)\n"
+        "from bazooka.vulcan.wire import encode_row, encode_values\nmessages = slow(row)\n"
     )
     monkeypatch.setattr(free_encode_src, "PACKAGE", package)
-    with pytest.raises(SystemExit, match="convert"):
+    with pytest.raises(SystemExit, match="fast"):
         free_encode_src.write_copy(tmp_path / "out")

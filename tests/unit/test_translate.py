@@ -397,6 +397,63 @@ def test_the_fast_path_agrees_with_the_checks_one_by_one(row: OrderRow) -> None:
     # The send's path: a plain tuple, converted straight into the encoder.
     expected = checked if isinstance(checked, str) else wire.encode(cast("OrderFields", checked))
     assert _outcome(messages, row) == expected
+    # The C fast path answers only for a row convert sends, with the same bytes.
+    assert wire.native_encode_row is not None
+    fast = wire.native_encode_row(cast("OrderRow", tuple(row)))
+    if fast is not None:
+        assert wire.VulcanMessages._make(fast) == expected
+
+
+ODD_TEXTS = ["", " 5", "+5", "1_000", "5 ", "\u0665", "18446744073709551616", "0x10", "-0"]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"quantums": text} for text in ODD_TEXTS]
+    + [{"filled_quantums": text} for text in ODD_TEXTS]
+    + [{"builder_address": "dydx1b", "fee_ppm": text} for text in [*ODD_TEXTS[1:], "4294967296"]]
+    + [
+        {"owner": None},
+        {"owner": 5},
+        {"subaccount_number": 2**63},
+        {"client_id": -1},
+        {"good_til_block_time": None},
+        {"reduce_only": 1},
+        {"type": None},
+        {"time_in_force": b"GTT"},
+        {"trigger_price_raw": "0.5"},
+        {"atomic_resolution": None},
+        {"order_router_address": 7},
+    ],
+)
+def test_the_c_fast_path_leaves_what_it_is_not_sure_of_to_convert(
+    change: dict[str, Any],
+) -> None:
+    assert wire.native_encode_row is not None
+    row = tuple(LONG_TERM._replace(**change))
+    assert wire.native_encode_row(cast("OrderRow", row)) is None
+    assert wire.native_encode_row(cast("OrderRow", row[:-1])) is None  # not a whole row
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {},
+        {"builder_address": "dydx1b", "fee_ppm": "25"},
+        {"builder_address": "dydx1b", "fee_ppm": "0"},
+        {"builder_address": "", "fee_ppm": "25"},
+        {"builder_address": "dydx1b", "fee_ppm": ""},
+        {"trigger_subticks": "18446744073709551615", "type": "STOP_LIMIT"},
+        {"filled_quantums": "12", "side": "SELL", "order_router_address": "dydx1r"},
+        {"quantums": "0", "subticks": "00042", "time_in_force": "POST_ONLY"},
+    ],
+)
+def test_the_c_fast_path_encodes_valid_rows_as_convert_does(change: dict[str, Any]) -> None:
+    assert wire.native_encode_row is not None
+    row = LONG_TERM._replace(**change)
+    fast = wire.native_encode_row(cast("OrderRow", tuple(row)))
+    assert fast is not None
+    assert wire.VulcanMessages._make(fast) == wire.encode(checked_fields(row))
 
 
 # --- the hand-written encoder against the official classes ----------------------------------

@@ -210,6 +210,17 @@ static PyObject *py_sha256(PyObject *module, PyObject *data)
     return result;
 }
 
+/* An order's values, as wire.python_encode_values takes them. */
+struct order {
+    const char *owner, *router, *builder_address;
+    Py_ssize_t owner_len, router_len, builder_len;
+    uint64_t number, client_id, flags, clob, side, quantums, subticks, good_til, tif, metadata,
+        condition, trigger, filled, fee;
+    int reduce_only, has_builder;
+};
+
+static PyObject *encode(const struct order *o);
+
 /* encode_values(owner, subaccount_number, client_id, order_flags, clob_pair_id, side,
  *               quantums, subticks, good_til_block_time, time_in_force, reduce_only,
  *               client_metadata, condition_type, trigger_subticks, builder, router,
@@ -222,41 +233,52 @@ static PyObject *encode_values(PyObject *module, PyObject *const *args, Py_ssize
                      nargs);
         return NULL;
     }
-    const char *owner, *router, *builder_address = NULL;
-    Py_ssize_t owner_len, router_len, builder_len = 0;
-    uint64_t number, client_id, flags, clob, side, quantums, subticks, good_til, tif, metadata,
-        condition, trigger, filled, fee = 0;
-    if (get_text(args[0], "owner", &owner, &owner_len) < 0 ||
-        get_uint(args[1], "subaccount_number", UINT32_MAX, &number) < 0 ||
-        get_uint(args[2], "client_id", UINT32_MAX, &client_id) < 0 ||
-        get_uint(args[3], "order_flags", UINT32_MAX, &flags) < 0 ||
-        get_uint(args[4], "clob_pair_id", UINT32_MAX, &clob) < 0 ||
-        get_uint(args[5], "side", UINT32_MAX, &side) < 0 ||
-        get_uint(args[6], "quantums", UINT64_MAX, &quantums) < 0 ||
-        get_uint(args[7], "subticks", UINT64_MAX, &subticks) < 0 ||
-        get_uint(args[8], "good_til_block_time", UINT32_MAX, &good_til) < 0 ||
-        get_uint(args[9], "time_in_force", UINT32_MAX, &tif) < 0 ||
-        get_uint(args[11], "client_metadata", UINT32_MAX, &metadata) < 0 ||
-        get_uint(args[12], "condition_type", UINT32_MAX, &condition) < 0 ||
-        get_uint(args[13], "trigger_subticks", UINT64_MAX, &trigger) < 0 ||
-        get_text(args[15], "router", &router, &router_len) < 0 ||
-        get_uint(args[16], "filled_quantums", UINT64_MAX, &filled) < 0)
+    struct order o = {.builder_address = NULL, .builder_len = 0, .fee = 0};
+    if (get_text(args[0], "owner", &o.owner, &o.owner_len) < 0 ||
+        get_uint(args[1], "subaccount_number", UINT32_MAX, &o.number) < 0 ||
+        get_uint(args[2], "client_id", UINT32_MAX, &o.client_id) < 0 ||
+        get_uint(args[3], "order_flags", UINT32_MAX, &o.flags) < 0 ||
+        get_uint(args[4], "clob_pair_id", UINT32_MAX, &o.clob) < 0 ||
+        get_uint(args[5], "side", UINT32_MAX, &o.side) < 0 ||
+        get_uint(args[6], "quantums", UINT64_MAX, &o.quantums) < 0 ||
+        get_uint(args[7], "subticks", UINT64_MAX, &o.subticks) < 0 ||
+        get_uint(args[8], "good_til_block_time", UINT32_MAX, &o.good_til) < 0 ||
+        get_uint(args[9], "time_in_force", UINT32_MAX, &o.tif) < 0 ||
+        get_uint(args[11], "client_metadata", UINT32_MAX, &o.metadata) < 0 ||
+        get_uint(args[12], "condition_type", UINT32_MAX, &o.condition) < 0 ||
+        get_uint(args[13], "trigger_subticks", UINT64_MAX, &o.trigger) < 0 ||
+        get_text(args[15], "router", &o.router, &o.router_len) < 0 ||
+        get_uint(args[16], "filled_quantums", UINT64_MAX, &o.filled) < 0)
         return NULL;
-    int reduce_only = PyObject_IsTrue(args[10]);
-    if (reduce_only < 0)
+    o.reduce_only = PyObject_IsTrue(args[10]);
+    if (o.reduce_only < 0)
         return NULL;
     PyObject *builder = args[14];
-    int has_builder = builder != Py_None;
-    if (has_builder) {
+    o.has_builder = builder != Py_None;
+    if (o.has_builder) {
         if (!PyTuple_Check(builder) || PyTuple_GET_SIZE(builder) != 2) {
             PyErr_SetString(PyExc_TypeError, "builder must be None or (address, fee_ppm)");
             return NULL;
         }
-        if (get_text(PyTuple_GET_ITEM(builder, 0), "builder address", &builder_address,
-                     &builder_len) < 0 ||
-            get_uint(PyTuple_GET_ITEM(builder, 1), "builder fee_ppm", UINT32_MAX, &fee) < 0)
+        if (get_text(PyTuple_GET_ITEM(builder, 0), "builder address", &o.builder_address,
+                     &o.builder_len) < 0 ||
+            get_uint(PyTuple_GET_ITEM(builder, 1), "builder fee_ppm", UINT32_MAX, &o.fee) < 0)
             return NULL;
     }
+    return encode(&o);
+}
+
+/* The messages of ``o``: (key, place, update or None). */
+static PyObject *encode(const struct order *o)
+{
+    const char *owner = o->owner, *router = o->router, *builder_address = o->builder_address;
+    Py_ssize_t owner_len = o->owner_len, router_len = o->router_len,
+               builder_len = o->builder_len;
+    uint64_t number = o->number, client_id = o->client_id, flags = o->flags, clob = o->clob,
+             side = o->side, quantums = o->quantums, subticks = o->subticks,
+             good_til = o->good_til, tif = o->tif, metadata = o->metadata,
+             condition = o->condition, trigger = o->trigger, filled = o->filled, fee = o->fee;
+    int reduce_only = o->reduce_only, has_builder = o->has_builder;
 
     /* Sizes, innermost first. */
     Py_ssize_t subaccount = (owner_len ? bytes_field_size(owner_len) : 0) + field_size(number);
@@ -370,9 +392,158 @@ static PyObject *encode_values(PyObject *module, PyObject *const *args, Py_ssize
     return result;
 }
 
+/* --- encode_row: translate.convert's fast path and the encoder in one call ---------------
+ *
+ * Takes the plain tuple the orders query returns (translate.OrderRow's columns) and returns
+ * its messages, or None whenever it is not certain of the answer: a NULL where a value is
+ * needed, a value out of range, a type or decimal text it does not recognise. The caller then
+ * runs translate.convert, which decides, with its one-value-at-a-time checks and their
+ * wording. So every row this function encodes is one convert would encode to the same bytes
+ * (tests/unit/test_translate.py holds it to that over generated rows), and every rejection
+ * stays convert's. */
+
+enum {
+    ROW_ID, ROW_OWNER, ROW_NUMBER, ROW_CLIENT_ID, ROW_FLAGS, ROW_CLOB, ROW_SIDE, ROW_TYPE,
+    ROW_TIF, ROW_REDUCE_ONLY, ROW_METADATA, ROW_GOOD_TIL, ROW_GOOD_TIL_RAW, ROW_RESOLUTION,
+    ROW_CONVERSION, ROW_BUILDER, ROW_FEE, ROW_ROUTER, ROW_QUANTUMS, ROW_SIZE_RAW, ROW_SUBTICKS,
+    ROW_PRICE_RAW, ROW_TRIGGER, ROW_TRIGGER_RAW, ROW_FILLED, ROW_FILLED_RAW, ROW_COLUMNS
+};
+
+static PyObject *condition_types; /* translate's order type -> condition type */
+static PyObject *times_in_force;  /* translate's timeInForce -> time in force */
+
+/* configure(condition_types, times_in_force, /): translate's two maps, set once at import. */
+static PyObject *configure(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)module;
+    if (nargs != 2 || !PyDict_Check(args[0]) || !PyDict_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "configure takes two dicts");
+        return NULL;
+    }
+    Py_INCREF(args[0]);
+    Py_INCREF(args[1]);
+    Py_XSETREF(condition_types, args[0]);
+    Py_XSETREF(times_in_force, args[1]);
+    Py_RETURN_NONE;
+}
+
+/* An int in [0, max]: 1, else 0 (no Python error left set). */
+static int row_uint(PyObject *value, uint64_t max, uint64_t *out)
+{
+    if (!PyLong_Check(value))
+        return 0;
+    int overflow;
+    long long result = PyLong_AsLongLongAndOverflow(value, &overflow);
+    if (overflow || result < 0 || (uint64_t)result > max) {
+        PyErr_Clear();
+        return 0;
+    }
+    *out = (uint64_t)result;
+    return 1;
+}
+
+/* The text of an unsigned 64-bit integer, as the query writes it (digits only): 1, else 0. */
+static int row_digits(PyObject *value, uint64_t *out)
+{
+    if (!PyUnicode_Check(value))
+        return 0;
+    Py_ssize_t length;
+    const char *text = PyUnicode_AsUTF8AndSize(value, &length);
+    if (text == NULL) {
+        PyErr_Clear();
+        return 0;
+    }
+    if (length < 1 || length > 20)
+        return 0;
+    uint64_t result = 0;
+    for (Py_ssize_t i = 0; i < length; i++) {
+        unsigned digit = (unsigned char)text[i] - (unsigned)'0';
+        if (digit > 9 || result > (UINT64_MAX - digit) / 10)
+            return 0;
+        result = result * 10 + digit;
+    }
+    *out = result;
+    return 1;
+}
+
+/* A str's UTF-8: 1, else 0. */
+static int row_text(PyObject *value, const char **data, Py_ssize_t *length)
+{
+    if (!PyUnicode_Check(value))
+        return 0;
+    *data = PyUnicode_AsUTF8AndSize(value, length);
+    if (*data == NULL) {
+        PyErr_Clear();
+        return 0;
+    }
+    return 1;
+}
+
+/* A value of one of translate's maps: 1, else 0. */
+static int row_mapped(PyObject *map, PyObject *key, uint64_t *out)
+{
+    if (map == NULL || !PyUnicode_Check(key))
+        return 0;
+    PyObject *value = PyDict_GetItemWithError(map, key); /* borrowed */
+    if (value == NULL) {
+        PyErr_Clear();
+        return 0;
+    }
+    return row_uint(value, UINT32_MAX, out);
+}
+
+/* encode_row(row, /) -> (key, place, update or None), or None: see above. */
+static PyObject *encode_row(PyObject *module, PyObject *row)
+{
+    (void)module;
+    if (!PyTuple_Check(row) || PyTuple_GET_SIZE(row) != ROW_COLUMNS)
+        Py_RETURN_NONE;
+    PyObject **c = PySequence_Fast_ITEMS(row);
+    struct order o = {.builder_address = NULL, .builder_len = 0, .fee = 0};
+    PyObject *side = c[ROW_SIDE], *router = c[ROW_ROUTER], *builder = c[ROW_BUILDER],
+             *fee = c[ROW_FEE];
+    int ok = c[ROW_RESOLUTION] != Py_None && c[ROW_CONVERSION] != Py_None &&
+             c[ROW_TRIGGER_RAW] == Py_None && row_text(c[ROW_OWNER], &o.owner, &o.owner_len) &&
+             row_uint(c[ROW_NUMBER], UINT32_MAX, &o.number) &&
+             row_uint(c[ROW_CLIENT_ID], UINT32_MAX, &o.client_id) &&
+             row_uint(c[ROW_FLAGS], UINT32_MAX, &o.flags) &&
+             row_uint(c[ROW_CLOB], UINT32_MAX, &o.clob) &&
+             row_mapped(condition_types, c[ROW_TYPE], &o.condition) &&
+             row_mapped(times_in_force, c[ROW_TIF], &o.tif) &&
+             row_uint(c[ROW_METADATA], UINT32_MAX, &o.metadata) &&
+             row_uint(c[ROW_GOOD_TIL], UINT32_MAX, &o.good_til) &&
+             row_digits(c[ROW_QUANTUMS], &o.quantums) &&
+             row_digits(c[ROW_SUBTICKS], &o.subticks) &&
+             row_digits(c[ROW_FILLED], &o.filled) &&
+             (c[ROW_TRIGGER] == Py_None ? (o.trigger = 0, 1)
+                                        : row_digits(c[ROW_TRIGGER], &o.trigger)) &&
+             (router == Py_None ? (o.router = "", o.router_len = 0, 1)
+                                : row_text(router, &o.router, &o.router_len)) &&
+             (PyBool_Check(c[ROW_REDUCE_ONLY]));
+    if (!ok)
+        Py_RETURN_NONE;
+    o.reduce_only = c[ROW_REDUCE_ONLY] == Py_True;
+    o.side = PyUnicode_Check(side) && PyUnicode_CompareWithASCIIString(side, "BUY") == 0
+                 ? 1 /* IndexerOrder.SIDE_BUY */
+                 : 2 /* SIDE_SELL: any other side, as translate.convert */;
+    /* Builder code parameters when both the address and the fee are set (non-empty). */
+    int builder_set = builder != Py_None && (!PyUnicode_Check(builder) || PyUnicode_GET_LENGTH(builder));
+    int fee_set = fee != Py_None && (!PyUnicode_Check(fee) || PyUnicode_GET_LENGTH(fee));
+    o.has_builder = builder_set && fee_set;
+    if (o.has_builder &&
+        !(row_text(builder, &o.builder_address, &o.builder_len) &&
+          row_digits(fee, &o.fee) && o.fee <= UINT32_MAX))
+        Py_RETURN_NONE;
+    return encode(&o);
+}
+
 static PyMethodDef methods[] = {
     {"encode_values", (PyCFunction)(void (*)(void))encode_values, METH_FASTCALL,
      "The order's (key, place, update or None), as wire.encode_values writes them."},
+    {"encode_row", encode_row, METH_O,
+     "translate.convert's fast path and the encoder: the row's messages, or None."},
+    {"configure", (PyCFunction)(void (*)(void))configure, METH_FASTCALL,
+     "Set translate's order type and timeInForce maps (once, at import)."},
     {"sha256", py_sha256, METH_O, "SHA-256 digest of a bytes-like object (for the tests)."},
     {NULL, NULL, 0, NULL},
 };

@@ -21,7 +21,7 @@ UINT32_MAX = 2**32 - 1
 UINT64_MAX = 2**64 - 1
 
 SIDE_BUY, SIDE_SELL = int(IndexerOrder.SIDE_BUY), int(IndexerOrder.SIDE_SELL)
-_TIME_IN_FORCE = {
+TIMES_IN_FORCE = {
     "GTT": int(IndexerOrder.TIME_IN_FORCE_UNSPECIFIED),
     "FOK": int(IndexerOrder.TIME_IN_FORCE_FILL_OR_KILL),
     "IOC": int(IndexerOrder.TIME_IN_FORCE_IOC),
@@ -31,7 +31,7 @@ _TIME_IN_FORCE = {
 _UNSPECIFIED = int(IndexerOrder.CONDITION_TYPE_UNSPECIFIED)
 _STOP_LOSS = int(IndexerOrder.CONDITION_TYPE_STOP_LOSS)
 _TAKE_PROFIT = int(IndexerOrder.CONDITION_TYPE_TAKE_PROFIT)
-_CONDITION_TYPE = {
+CONDITION_TYPES = {
     "LIMIT": _UNSPECIFIED,
     "STOP_LIMIT": _STOP_LOSS,
     "STOP_MARKET": _STOP_LOSS,
@@ -183,8 +183,8 @@ def convert(row: OrderRow, build: Build[_T]) -> _T:
         filled,
         _filled_raw,
     ) = row
-    condition = _CONDITION_TYPE.get(order_type)
-    time_in_force = _TIME_IN_FORCE.get(tif)
+    condition = CONDITION_TYPES.get(order_type)
+    time_in_force = TIMES_IN_FORCE.get(tif)
     if (
         owner is not None
         and resolution is not None
@@ -238,10 +238,10 @@ def checked_fields(row: OrderRow) -> OrderFields:
         raise InvalidOrder(f"no perpetual market has clobPairId {row.clob_pair_id}")
     if row.good_til_block_time is None and row.good_til_block_time_raw is None:
         raise InvalidOrder("goodTilBlockTime is null")
-    condition_type = _CONDITION_TYPE.get(row.type)
+    condition_type = CONDITION_TYPES.get(row.type)
     if condition_type is None:
         raise InvalidOrder(f"order type {row.type!r} has no protocol condition type")
-    time_in_force = _TIME_IN_FORCE.get(row.time_in_force)
+    time_in_force = TIMES_IN_FORCE.get(row.time_in_force)
     if time_in_force is None:
         raise InvalidOrder(f"timeInForce {row.time_in_force!r} is unknown")
     subticks_exponent = resolution - QUOTE_CURRENCY_ATOMIC_RESOLUTION - conversion

@@ -13,7 +13,9 @@ It runs once per order, a million times in a large send: one flat function, smal
 
 The send uses the same encoder written in C (``_wire.c``, built by the install) when it is
 there: :data:`encode_values` is that one, or :func:`python_encode_values` when the extension
-could not be built (:data:`ENCODER` says which). The tests hold the two to the same bytes.
+could not be built (:data:`ENCODER` says which). The tests hold the two to the same bytes. The
+C extension also has :data:`encode_row`, :func:`.translate.convert`'s fast path and the encoder
+in one call, which answers None for any row it is not certain of (convert then decides).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import struct
 from collections.abc import Callable
 from typing import NamedTuple
 
-from bazooka.vulcan.translate import OrderFields
+from bazooka.vulcan.translate import CONDITION_TYPES, TIMES_IN_FORCE, OrderFields, OrderRow
 
 ORDER_PLACEMENT_STATUS_OPENED = 2  # OrderPlaceV1.ORDER_PLACEMENT_STATUS_OPENED (self-checked)
 
@@ -197,13 +199,27 @@ Encoder = Callable[
     tuple[bytes, bytes, bytes | None],
 ]
 
+# An order row's messages when certain of them, else None: then translate.convert decides.
+RowEncoder = Callable[[OrderRow], tuple[bytes, bytes, bytes | None] | None]
+
+
+def python_encode_row(row: OrderRow) -> None:
+    """Without the C encoder there is no fast path: every row goes through
+    :func:`.translate.convert`."""
+
+
 native_encode_values: Encoder | None
+native_encode_row: RowEncoder | None
 try:
-    from bazooka.vulcan._wire import encode_values as native_encode_values
+    from bazooka.vulcan import _wire
 except ImportError:  # not built (no C compiler at install): the send encodes in Python
-    native_encode_values = None
+    native_encode_values = native_encode_row = None
+else:
+    _wire.configure(CONDITION_TYPES, TIMES_IN_FORCE)
+    native_encode_values, native_encode_row = _wire.encode_values, _wire.encode_row
 
 encode_values: Encoder = (
     python_encode_values if native_encode_values is None else native_encode_values
 )
+encode_row: RowEncoder = python_encode_row if native_encode_row is None else native_encode_row
 ENCODER = "Python" if native_encode_values is None else "C"
