@@ -19,7 +19,7 @@ The Vulcan send's C encoder (``bazooka/vulcan/_wire*.so``): Bazooka's own wheel 
 that same interpreter of the target version, so the extension matches it (a C compiler is
 needed too). Without such an interpreter or compiler, or on a machine that is not x86_64 Linux,
 the zip is built without it and the script says so: the send then encodes in Python and takes
-about 1.5 times as long. Its report's ``encoder`` says which.
+about 1.7 times as long. Its report's ``encoder`` says which.
 
 Bytecode: Lambda's task directory is read-only, so a zip without ``.pyc`` files makes every cold
 start compile every module it imports (up to twice the cold-start time, see ``bench/README.md``).
@@ -227,7 +227,7 @@ def main() -> int:
         print(
             "warning: the zip has no C encoder for the Vulcan send (it needs "
             f"python{args.python_version} on x86_64 Linux with a C compiler); the send will "
-            "encode in Python and take about 1.5 times as long.",
+            "encode in Python and take about 1.7 times as long.",
             file=sys.stderr,
         )
     if compiler is None:

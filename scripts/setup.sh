@@ -20,7 +20,7 @@ fi
 # The C encoder is optional to the install (no compiler: the send encodes in Python); say so.
 .venv/bin/python -c 'import bazooka.vulcan._wire' 2>/dev/null \
   || echo "setup: WARNING: the C encoder (src/bazooka/vulcan/_wire.c) was not built; the" \
-    "Vulcan send will encode in Python and take about 1.5 times as long. Is a C compiler" \
+    "Vulcan send will encode in Python and take about 1.7 times as long. Is a C compiler" \
     "installed?" >&2
 # Bytecode for Bazooka's own modules. pip compiled the dependencies, but an editable install
 # leaves src/ to the first import, which writes nothing when PYTHONDONTWRITEBYTECODE is set:

@@ -1,5 +1,13 @@
 /*
- * bazooka.vulcan._wire: wire.encode_values in C (the same bytes, about ten times faster).
+ * bazooka.vulcan._wire: the Vulcan send's hot loop in C.
+ *
+ *   encode_values(...)  wire.python_encode_values: an order's key and messages, the same bytes;
+ *   encode_row(row)     translate.convert's fast path and the encoder in one call: the row's
+ *                       messages, or None for any row it is not certain of (convert decides);
+ *   sha256(data)        the key's hash, exposed for the tests.
+ *
+ * Per order, over the rows of bench_vulcan.py's data: convert + encode in Python 8.0 us,
+ * convert + encode_values 2.1 us, encode_row 0.8 us.
  *
  * Optional: when this extension is not built, wire.py's Python encoder is used. Both write the
  * fields of the official v4-proto messages in number order, proto3 defaults left out except
@@ -17,7 +25,6 @@
 
 #define N_ARGS 17
 #define ORDER_PLACEMENT_STATUS_OPENED 2
-
 
 static Py_ssize_t varint_size(uint64_t value)
 {
