@@ -581,3 +581,18 @@ def test_the_self_check_passes_and_refuses_an_encoder_that_disagrees() -> None:
 
     with pytest.raises(VulcanSendError, match="disagrees with the official v4-proto"):
         official.self_check(off_by_one)
+
+
+def test_the_self_check_holds_the_c_fast_path_to_the_official_classes_too() -> None:
+    # Its sample rows are the sample orders, as the query would return them.
+    assert to_fields(official.row_of(official.SAMPLES[0])) == official.SAMPLES[0]
+    assert wire.native_encode_row is not None
+    assert all(wire.native_encode_row(official.row_of(s)) for s in official.SAMPLES)
+
+    def swapped_sides(row: OrderRow) -> tuple[bytes, bytes, bytes | None] | None:
+        side = "SELL" if row.side == "BUY" else "BUY"
+        return wire.encode_row(row._replace(side=side))
+
+    with pytest.raises(VulcanSendError, match="The C fast path disagrees"):
+        official.self_check(row_encoder=swapped_sides)
+    official.self_check(row_encoder=wire.python_encode_row)  # None for all: convert's business

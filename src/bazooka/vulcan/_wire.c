@@ -416,21 +416,29 @@ enum {
     ROW_PRICE_RAW, ROW_TRIGGER, ROW_TRIGGER_RAW, ROW_FILLED, ROW_FILLED_RAW, ROW_COLUMNS
 };
 
-static PyObject *condition_types; /* translate's order type -> condition type */
-static PyObject *times_in_force;  /* translate's timeInForce -> time in force */
+/* translate's values, set once at import (configure): until then every row is left to it. */
+static PyObject *condition_types; /* order type -> condition type */
+static PyObject *times_in_force;  /* timeInForce -> time in force */
+static uint64_t side_buy, side_sell;
 
-/* configure(condition_types, times_in_force, /): translate's two maps, set once at import. */
+/* configure(condition_types, times_in_force, side_buy, side_sell, /) */
 static PyObject *configure(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
     (void)module;
-    if (nargs != 2 || !PyDict_Check(args[0]) || !PyDict_Check(args[1])) {
-        PyErr_SetString(PyExc_TypeError, "configure takes two dicts");
+    uint64_t buy, sell;
+    if (nargs != 4 || !PyDict_Check(args[0]) || !PyDict_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "configure takes two dicts and two sides");
         return NULL;
     }
+    if (get_uint(args[2], "side_buy", UINT32_MAX, &buy) < 0 ||
+        get_uint(args[3], "side_sell", UINT32_MAX, &sell) < 0)
+        return NULL;
     Py_INCREF(args[0]);
     Py_INCREF(args[1]);
     Py_XSETREF(condition_types, args[0]);
     Py_XSETREF(times_in_force, args[1]);
+    side_buy = buy;
+    side_sell = sell;
     Py_RETURN_NONE;
 }
 
@@ -531,8 +539,8 @@ static PyObject *encode_row(PyObject *module, PyObject *row)
         Py_RETURN_NONE;
     o.reduce_only = c[ROW_REDUCE_ONLY] == Py_True;
     o.side = PyUnicode_Check(side) && PyUnicode_CompareWithASCIIString(side, "BUY") == 0
-                 ? 1 /* IndexerOrder.SIDE_BUY */
-                 : 2 /* SIDE_SELL: any other side, as translate.convert */;
+                 ? side_buy
+                 : side_sell; /* any other side, as translate.convert */
     /* Builder code parameters when both the address and the fee are set (non-empty). */
     int builder_set = builder != Py_None && (!PyUnicode_Check(builder) || PyUnicode_GET_LENGTH(builder));
     int fee_set = fee != Py_None && (!PyUnicode_Check(fee) || PyUnicode_GET_LENGTH(fee));
@@ -550,7 +558,7 @@ static PyMethodDef methods[] = {
     {"encode_row", encode_row, METH_O,
      "translate.convert's fast path and the encoder: the row's messages, or None."},
     {"configure", (PyCFunction)(void (*)(void))configure, METH_FASTCALL,
-     "Set translate's order type and timeInForce maps (once, at import)."},
+     "Set translate's order type and timeInForce maps and sides (once, at import)."},
     {"sha256", py_sha256, METH_O, "SHA-256 digest of a bytes-like object (for the tests)."},
     {NULL, NULL, 0, NULL},
 };

@@ -5,5 +5,11 @@ from bazooka.vulcan.wire import Encoder, RowEncoder
 encode_values: Encoder
 encode_row: RowEncoder
 
-def configure(condition_types: dict[str, int], times_in_force: dict[str, int], /) -> None: ...
+def configure(
+    condition_types: dict[str, int],
+    times_in_force: dict[str, int],
+    side_buy: int,
+    side_sell: int,
+    /,
+) -> None: ...
 def sha256(data: bytes, /) -> bytes: ...

@@ -1,7 +1,8 @@
 """Vulcan's messages built with the official ``v4-proto`` classes: the oracle of :mod:`.wire`.
 
 :func:`self_check` runs before every send: the hand-written encoder must produce, to the byte,
-what the official classes produce for orders exercising every field; on a mismatch (a changed
+what the official classes produce for orders exercising every field, and so must the C fast
+path (:data:`.wire.encode_row`) for the same orders as query rows; on a mismatch (a changed
 proto, say) nothing is sent.
 """
 
@@ -17,7 +18,14 @@ from v4_proto.dydxprotocol.indexer.off_chain_updates.off_chain_updates_pb2 impor
 
 from bazooka.errors import VulcanSendError
 from bazooka.vulcan import wire
-from bazooka.vulcan.translate import OrderFields
+from bazooka.vulcan.translate import (
+    CONDITION_TYPES,
+    SIDE_BUY,
+    TIMES_IN_FORCE,
+    OrderFields,
+    OrderRow,
+    to_fields,
+)
 
 # Orders that between them set every field, and leave every optional one at its default.
 SAMPLES = (
@@ -99,15 +107,61 @@ def encode(fields: OrderFields) -> wire.VulcanMessages:
     )
 
 
+def row_of(fields: OrderFields) -> OrderRow:
+    """A query row that :func:`.translate.to_fields` turns into ``fields`` (builder code
+    parameters only when both are set, as a row can say)."""
+    builder = fields.builder if fields.builder and fields.builder[0] else None
+    return OrderRow(
+        id="00000000-0000-4000-8000-000000000000",
+        owner=fields.owner,
+        subaccount_number=fields.subaccount_number,
+        client_id=fields.client_id,
+        order_flags=fields.order_flags,
+        clob_pair_id=fields.clob_pair_id,
+        side="BUY" if fields.side == SIDE_BUY else "SELL",
+        type=next(k for k, v in CONDITION_TYPES.items() if v == fields.condition_type),
+        time_in_force=next(k for k, v in TIMES_IN_FORCE.items() if v == fields.time_in_force),
+        reduce_only=fields.reduce_only,
+        client_metadata=fields.client_metadata,
+        good_til_block_time=fields.good_til_block_time,
+        good_til_block_time_raw=None,
+        atomic_resolution=-9,
+        quantum_conversion_exponent=-8,
+        builder_address=builder[0] if builder else None,
+        fee_ppm=str(builder[1]) if builder else None,
+        order_router_address=fields.router or None,
+        quantums=str(fields.quantums),
+        size_raw=None,
+        subticks=str(fields.subticks),
+        price_raw=None,
+        trigger_subticks=str(fields.trigger_subticks) if fields.trigger_subticks else None,
+        trigger_price_raw=None,
+        filled_quantums=str(fields.filled_quantums),
+        total_filled_raw=None,
+    )
+
+
 def self_check(
     encoder: Callable[[OrderFields], wire.VulcanMessages] = wire.encode,
+    row_encoder: wire.RowEncoder = wire.encode_row,
 ) -> None:
-    """Refuse to send when the hand-written ``encoder`` and the official classes disagree."""
+    """Refuse to send when the hand-written ``encoder``, or the C fast path ``row_encoder`` on
+    the same orders as query rows, and the official classes disagree. (A row the fast path
+    leaves to ``convert`` is not a disagreement: ``encoder`` is checked for it.)"""
     for sample in SAMPLES:
-        ours, theirs = encoder(sample), encode(sample)
-        if ours != theirs:
-            raise VulcanSendError(
-                "The message encoder disagrees with the official v4-proto classes (a changed "
-                f"proto?): for {sample} it wrote {ours} where they write {theirs}. Nothing was "
-                "sent."
+        row = row_of(sample)
+        checks: list[tuple[str, object, wire.VulcanMessages, wire.VulcanMessages]] = [
+            ("message encoder", sample, encoder(sample), encode(sample))
+        ]
+        fast = row_encoder(row)
+        if fast is not None:
+            checks.append(
+                ("C fast path", row, wire.VulcanMessages._make(fast), encode(to_fields(row)))
             )
+        for what, given, ours, theirs in checks:
+            if ours != theirs:
+                raise VulcanSendError(
+                    f"The {what} disagrees with the official v4-proto classes (a changed "
+                    f"proto?): for {given} it wrote {ours} where they write {theirs}. Nothing "
+                    "was sent."
+                )

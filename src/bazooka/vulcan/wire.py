@@ -25,7 +25,14 @@ import struct
 from collections.abc import Callable
 from typing import NamedTuple
 
-from bazooka.vulcan.translate import CONDITION_TYPES, TIMES_IN_FORCE, OrderFields, OrderRow
+from bazooka.vulcan.translate import (
+    CONDITION_TYPES,
+    SIDE_BUY,
+    SIDE_SELL,
+    TIMES_IN_FORCE,
+    OrderFields,
+    OrderRow,
+)
 
 ORDER_PLACEMENT_STATUS_OPENED = 2  # OrderPlaceV1.ORDER_PLACEMENT_STATUS_OPENED (self-checked)
 
@@ -215,7 +222,7 @@ try:
 except ImportError:  # not built (no C compiler at install): the send encodes in Python
     native_encode_values = native_encode_row = None
 else:
-    _wire.configure(CONDITION_TYPES, TIMES_IN_FORCE)
+    _wire.configure(CONDITION_TYPES, TIMES_IN_FORCE, SIDE_BUY, SIDE_SELL)
     native_encode_values, native_encode_row = _wire.encode_values, _wire.encode_row
 
 encode_values: Encoder = (

@@ -38,9 +38,10 @@ from bazooka.settings import Settings
 from bazooka.vulcan.share import Tally, delivered, send_share
 
 # Below this many orders per process, starting one costs more than it saves. Measured with the
-# C encoder, two cores, PostgreSQL and the broker on the same machine: one process and two take
-# the same time at 300,000 orders (3.3-3.75 s); at 125,000 one is faster (1.5-1.7 s against
-# 2.1-2.2), at 1,000,000 two are (10.2 s against 11.9-13.4). bench/README.md has the runs.
+# C encoder, two cores, PostgreSQL and the broker on the same machine (direct runs on databases
+# kept by bench/bench_vulcan.py, BAZOOKA_VULCAN_WORKERS=1 and 2 alternated): one process and two
+# take the same time at 300,000 orders (3.3-3.75 s); at 125,000 one is faster (1.5-1.7 s
+# against 2.1-2.2), at 1,000,000 two are (10.2 s against 11.9-13.4).
 MIN_ORDERS_PER_WORKER = 150_000
 # Lambda grants one vCPU per this much memory (up to 6 vCPUs at 10,240 MB).
 LAMBDA_MB_PER_VCPU = 1_769
