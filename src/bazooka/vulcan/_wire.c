@@ -542,7 +542,8 @@ static PyObject *encode_row(PyObject *module, PyObject *row)
                  ? side_buy
                  : side_sell; /* any other side, as translate.convert */
     /* Builder code parameters when both the address and the fee are set (non-empty). */
-    int builder_set = builder != Py_None && (!PyUnicode_Check(builder) || PyUnicode_GET_LENGTH(builder));
+    int builder_set =
+        builder != Py_None && (!PyUnicode_Check(builder) || PyUnicode_GET_LENGTH(builder));
     int fee_set = fee != Py_None && (!PyUnicode_Check(fee) || PyUnicode_GET_LENGTH(fee));
     o.has_builder = builder_set && fee_set;
     if (o.has_builder &&
