@@ -21,6 +21,7 @@ from bazooka.event import BazookaEvent
 from bazooka.kafka import admin as kafka_admin
 from bazooka.kafka import clear as kafka_clear
 from bazooka.kafka import create as kafka_create
+from bazooka.kafka import producer as kafka_producer
 from bazooka.kafka.topics import MANAGED_TOPICS
 from bazooka.progress import NullProgress
 from bazooka.runner import run
@@ -356,3 +357,31 @@ def test_existing_topics_and_their_records_are_left_alone(single: Settings) -> N
     low, high = consumer.get_watermark_offsets(TopicPartition("to-ender", 0), timeout=10)
     consumer.close()
     assert high - low == 1  # not recreated: its record is still there
+
+
+def test_a_full_local_queue_is_sent_at_once_and_every_record_acknowledged_once(
+    single: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With room for 50 records and a 30 s linger, 200 records go through only if a full queue
+    is sent out at once: records left to wait for their linger would take 30 s per fill."""
+    monkeypatch.setattr(kafka_producer, "QUEUE_MAX_MESSAGES", 50)
+    monkeypatch.setattr(kafka_producer, "LINGER_MS", 30_000)
+    _create(single.kafka_broker_urls, {"to-vulcan": 3})  # a managed topic: deleted by `single`
+    producer = kafka_producer.AckedProducer(single, "to-vulcan", 3, delivery_timeout_ms=90_000)
+    started = time.monotonic()
+    for i in range(200):
+        producer.send(f"order-{i}".encode(), b"v" * 70)
+    stats = producer.flush(60)
+    assert time.monotonic() - started < 30  # no fill waited for the linger
+    assert (stats.produced, stats.delivered, stats.failed, stats.wrong_partition) == (
+        200,
+        200,
+        0,
+        0,
+    )
+    consumer = Consumer({"bootstrap.servers": single.kafka_broker_urls, "group.id": "bz-full"})
+    offsets = [
+        consumer.get_watermark_offsets(TopicPartition("to-vulcan", p), timeout=10) for p in range(3)
+    ]
+    consumer.close()
+    assert sum(high - low for low, high in offsets) == 200
