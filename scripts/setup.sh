@@ -17,7 +17,11 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   .venv/bin/python -m pip install --quiet -e '.[dev]'
   echo "$want" > "$stamp"
 fi
-# The C encoder is optional to the install (no compiler: the send encodes in Python); say so.
+# The C encoder is optional to the install (no compiler: the send encodes in Python). Built in
+# place by the editable install; rebuilt if it went missing since (git clean), else said.
+if ! .venv/bin/python -c 'import bazooka.vulcan._wire' 2>/dev/null; then
+  .venv/bin/python -m pip install --quiet --no-deps -e .
+fi
 .venv/bin/python -c 'import bazooka.vulcan._wire' 2>/dev/null \
   || echo "setup: WARNING: the C encoder (src/bazooka/vulcan/_wire.c) was not built; the" \
     "Vulcan send will encode in Python and take about 1.7 times as long. Is a C compiler" \
