@@ -127,8 +127,9 @@ def install(target: Path, python_version: str | None, builder: str | None = None
 
     For ``python_version`` on x86_64 Linux (the zip, built anywhere), or for this interpreter
     and platform when it is None (the image, built on its own base image). Bazooka's own wheel
-    is built by ``builder``, an interpreter of ``python_version`` (this one when None; then,
-    for another version or platform, its C encoder does not fit and is left out).
+    is built by ``builder``, an interpreter of ``python_version`` (this one when None). For the
+    zip, its C encoder is left out when it cannot load in Lambda: built on a machine that is
+    not x86_64 Linux, or by this interpreter for another version.
     """
     cross = (
         ["--implementation", "cp", "--python-version", python_version]
@@ -151,12 +152,10 @@ def install(target: Path, python_version: str | None, builder: str | None = None
     install_own_wheel(target, builder or sys.executable)
     here = f"{sys.version_info.major}.{sys.version_info.minor}"
     native_here = sys.platform == "linux" and platform.machine() == "x86_64"
-    if (
-        python_version is not None
-        and builder is None
-        and (python_version != here or not native_here)
+    if python_version is not None and (
+        not native_here or (builder is None and python_version != here)
     ):
-        for path in c_encoders(target):  # built for this interpreter: cannot load there
+        for path in c_encoders(target):  # built for this machine: cannot load in Lambda
             path.unlink()
     for junk in target.glob("*.dist-info/RECORD"):
         junk.unlink()
