@@ -278,27 +278,20 @@ static PyObject *encode_values(PyObject *module, PyObject *const *args, Py_ssize
 /* The messages of ``o``: (key, place, update or None). */
 static PyObject *encode(const struct order *o)
 {
-    const char *owner = o->owner, *router = o->router, *builder_address = o->builder_address;
-    Py_ssize_t owner_len = o->owner_len, router_len = o->router_len,
-               builder_len = o->builder_len;
-    uint64_t number = o->number, client_id = o->client_id, flags = o->flags, clob = o->clob,
-             side = o->side, quantums = o->quantums, subticks = o->subticks,
-             good_til = o->good_til, tif = o->tif, metadata = o->metadata,
-             condition = o->condition, trigger = o->trigger, filled = o->filled, fee = o->fee;
-    int reduce_only = o->reduce_only, has_builder = o->has_builder;
-
     /* Sizes, innermost first. */
-    Py_ssize_t subaccount = (owner_len ? bytes_field_size(owner_len) : 0) + field_size(number);
-    Py_ssize_t ident = bytes_field_size(subaccount) + (client_id ? 5 : 0) + field_size(flags) +
-                       field_size(clob);
+    Py_ssize_t subaccount =
+        (o->owner_len ? bytes_field_size(o->owner_len) : 0) + field_size(o->number);
+    Py_ssize_t ident = bytes_field_size(subaccount) + (o->client_id ? 5 : 0) +
+                       field_size(o->flags) + field_size(o->clob);
     Py_ssize_t params = 0;
-    if (has_builder)
-        params = (builder_len ? bytes_field_size(builder_len) : 0) + field_size(fee);
-    Py_ssize_t order = bytes_field_size(ident) + field_size(side) + field_size(quantums) +
-                       field_size(subticks) + 5 + field_size(tif) + (reduce_only ? 2 : 0) +
-                       field_size(metadata) + field_size(condition) + field_size(trigger) +
-                       (has_builder ? bytes_field_size(params) : 0) +
-                       (router_len ? bytes_field_size(router_len) : 0);
+    if (o->has_builder)
+        params = (o->builder_len ? bytes_field_size(o->builder_len) : 0) + field_size(o->fee);
+    Py_ssize_t order = bytes_field_size(ident) + field_size(o->side) + field_size(o->quantums) +
+                       field_size(o->subticks) + 5 + field_size(o->tif) +
+                       (o->reduce_only ? 2 : 0) + field_size(o->metadata) +
+                       field_size(o->condition) + field_size(o->trigger) +
+                       (o->has_builder ? bytes_field_size(params) : 0) +
+                       (o->router_len ? bytes_field_size(o->router_len) : 0);
     Py_ssize_t place_body = bytes_field_size(order) + 2;
     Py_ssize_t place_size = bytes_field_size(place_body);
 
@@ -316,38 +309,38 @@ static PyObject *encode(const struct order *o)
     unsigned char *ident_start = out;
     *out++ = 0x0a; /* subaccount_id: SubaccountId{owner, number} */
     out = put_varint(out, (uint64_t)subaccount);
-    if (owner_len)
-        out = put_bytes_field(out, 0x0a, owner, owner_len);
-    out = put_field(out, 0x10, number);
-    if (client_id) {
+    if (o->owner_len)
+        out = put_bytes_field(out, 0x0a, o->owner, o->owner_len);
+    out = put_field(out, 0x10, o->number);
+    if (o->client_id) {
         *out++ = 0x15;
-        out = put_fixed32(out, (uint32_t)client_id);
+        out = put_fixed32(out, (uint32_t)o->client_id);
     }
-    out = put_field(out, 0x18, flags);
-    out = put_field(out, 0x20, clob);
+    out = put_field(out, 0x18, o->flags);
+    out = put_field(out, 0x20, o->clob);
     unsigned char *ident_end = out;
-    out = put_field(out, 0x10, side);
-    out = put_field(out, 0x18, quantums);
-    out = put_field(out, 0x20, subticks);
+    out = put_field(out, 0x10, o->side);
+    out = put_field(out, 0x18, o->quantums);
+    out = put_field(out, 0x20, o->subticks);
     *out++ = 0x35; /* good_til_block_time: a oneof member, always written */
-    out = put_fixed32(out, (uint32_t)good_til);
-    out = put_field(out, 0x38, tif);
-    if (reduce_only) {
+    out = put_fixed32(out, (uint32_t)o->good_til);
+    out = put_field(out, 0x38, o->tif);
+    if (o->reduce_only) {
         *out++ = 0x40;
         *out++ = 0x01;
     }
-    out = put_field(out, 0x48, metadata);
-    out = put_field(out, 0x50, condition);
-    out = put_field(out, 0x58, trigger);
-    if (has_builder) {
+    out = put_field(out, 0x48, o->metadata);
+    out = put_field(out, 0x50, o->condition);
+    out = put_field(out, 0x58, o->trigger);
+    if (o->has_builder) {
         *out++ = 0x62;
         out = put_varint(out, (uint64_t)params);
-        if (builder_len)
-            out = put_bytes_field(out, 0x0a, builder_address, builder_len);
-        out = put_field(out, 0x10, fee);
+        if (o->builder_len)
+            out = put_bytes_field(out, 0x0a, o->builder_address, o->builder_len);
+        out = put_field(out, 0x10, o->fee);
     }
-    if (router_len)
-        out = put_bytes_field(out, 0x6a, router, router_len);
+    if (o->router_len)
+        out = put_bytes_field(out, 0x6a, o->router, o->router_len);
     *out++ = 0x10; /* OrderPlaceV1.placement_status */
     *out++ = ORDER_PLACEMENT_STATUS_OPENED;
     if (out != (unsigned char *)PyBytes_AS_STRING(place) + place_size) {
@@ -358,8 +351,8 @@ static PyObject *encode(const struct order *o)
 
     PyObject *update = Py_None;
     Py_INCREF(update);
-    if (filled) {
-        Py_ssize_t body = bytes_field_size(ident) + field_size(filled);
+    if (o->filled) {
+        Py_ssize_t body = bytes_field_size(ident) + field_size(o->filled);
         Py_ssize_t update_size = bytes_field_size(body);
         Py_DECREF(update);
         update = PyBytes_FromStringAndSize(NULL, update_size);
@@ -371,7 +364,7 @@ static PyObject *encode(const struct order *o)
         *u++ = 0x1a; /* OffChainUpdateV1.order_update: OrderUpdateV1{order_id, filled} */
         u = put_varint(u, (uint64_t)body);
         u = put_bytes_field(u, 0x0a, (const char *)ident_start, ident);
-        u = put_field(u, 0x10, filled);
+        u = put_field(u, 0x10, o->filled);
         if (u != (unsigned char *)PyBytes_AS_STRING(update) + update_size) {
             Py_DECREF(place);
             Py_DECREF(update);
