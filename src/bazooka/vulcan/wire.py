@@ -30,6 +30,7 @@ from bazooka.vulcan.translate import (
     SIDE_BUY,
     SIDE_SELL,
     TIMES_IN_FORCE,
+    Build,
     OrderFields,
     OrderRow,
 )
@@ -183,28 +184,7 @@ def _builder_code_parameters(address: str, fee_ppm: int) -> bytes:
 
 
 # (key, place, update or None) from an order's values, as python_encode_values takes them.
-Encoder = Callable[
-    [
-        str,
-        int,
-        int,
-        int,
-        int,
-        int,
-        int,
-        int,
-        int,
-        int,
-        bool,
-        int,
-        int,
-        int,
-        tuple[str, int] | None,
-        str,
-        int,
-    ],
-    tuple[bytes, bytes, bytes | None],
-]
+Encoder = Build[tuple[bytes, bytes, bytes | None]]
 
 # An order row's messages when certain of them, else None: then translate.convert decides.
 RowEncoder = Callable[[OrderRow], tuple[bytes, bytes, bytes | None] | None]
