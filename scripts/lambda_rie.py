@@ -223,6 +223,35 @@ class Invocation:
         return json.loads(self.body)
 
 
+def invoke(url: str, event: Any, *, request_id: str | None = None, timeout_s: float) -> Invocation:
+    """POST ``event`` (JSON-encoded unless bytes) to an emulator's invocation ``url``; wait
+    at most ``timeout_s`` for the answer."""
+    payload = event if isinstance(event, bytes) else json.dumps(event).encode()
+    headers = {"Content-Type": "application/json"}
+    if request_id is not None:
+        headers["X-Amzn-RequestId"] = request_id
+    # Always http://127.0.0.1:<port>/...: the scheme is ours, not input.
+    request = urllib.request.Request(url, data=payload, headers=headers, method="POST")  # noqa: S310
+    started = time.monotonic()
+    try:
+        with urllib.request.urlopen(request, timeout=timeout_s) as response:  # noqa: S310
+            status, body = response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        status, body = exc.code, exc.read()
+    return Invocation(status, body, time.monotonic() - started)
+
+
+def json_lines(output: str) -> list[dict[str, Any]]:
+    """The JSON lines of an emulator's output: the function's log (the emulator's own lines
+    are not JSON)."""
+    lines = []
+    for line in output.splitlines():
+        if line.startswith("{"):
+            with contextlib.suppress(ValueError):
+                lines.append(json.loads(line))
+    return lines
+
+
 class Emulator:
     """One emulator process running one function; a context manager that stops it.
 
@@ -319,20 +348,8 @@ class Emulator:
         self, event: Any, *, request_id: str | None = None, timeout_s: float | None = None
     ) -> Invocation:
         """POST ``event`` (JSON-encoded unless bytes) as one invocation; wait for the answer."""
-        payload = event if isinstance(event, bytes) else json.dumps(event).encode()
-        headers = {"Content-Type": "application/json"}
-        if request_id is not None:
-            headers["X-Amzn-RequestId"] = request_id
-        # Always http://127.0.0.1:<port>/...: the scheme is ours, not input.
-        request = urllib.request.Request(self.url, data=payload, headers=headers, method="POST")  # noqa: S310
         limit = timeout_s if timeout_s is not None else self.timeout_s + 30
-        started = time.monotonic()
-        try:
-            with urllib.request.urlopen(request, timeout=limit) as response:  # noqa: S310
-                status, body = response.status, response.read()
-        except urllib.error.HTTPError as exc:
-            status, body = exc.code, exc.read()
-        return Invocation(status, body, time.monotonic() - started)
+        return invoke(self.url, event, request_id=request_id, timeout_s=limit)
 
     def output(self) -> str:
         """Everything the emulator and the function wrote so far."""
@@ -340,12 +357,7 @@ class Emulator:
 
     def log_lines(self) -> list[dict[str, Any]]:
         """The function's JSON log lines so far (the emulator's own lines are not JSON)."""
-        lines = []
-        for line in self.output().splitlines():
-            if line.startswith("{"):
-                with contextlib.suppress(ValueError):
-                    lines.append(json.loads(line))
-        return lines
+        return json_lines(self.output())
 
     def stop(self) -> None:
         """Stop the emulator and the runtime it started, by their process ids.

@@ -12,14 +12,12 @@ from __future__ import annotations
 
 import base64
 import json
-import sys
 import time
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 from confluent_kafka import KafkaException, Producer
 from confluent_kafka.admin import (
@@ -33,111 +31,12 @@ from confluent_kafka.admin import (
 from bazooka import lambda_handler
 from bazooka.errors import PostgresError
 from bazooka.postgres.lock import advisory_holders
-from tests.helpers import load_script
-
-FUNCTION = "bazooka-test"
-# Variables the function gets from the test environment (the services'), as Lambda's
-# configuration would give them; nothing else of the developer's shell leaks in.
-PASSED_ON = ("DB_", "REDIS_", "KAFKA_")
-
-
-rie = load_script("lambda_rie")
-
-
-@pytest.fixture(scope="module")
-def emulator_binary() -> Path:
-    """The emulator, built from its pinned Go module into the state directory (cached)."""
-    try:
-        return Path(rie.build(quiet=True))
-    except rie.EmulatorError as exc:
-        pytest.fail(str(exc), pytrace=False)
-
-
-@pytest.fixture(scope="module")
-def task_dir(lambda_zip: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The zip unpacked as Lambda unpacks it into /var/task."""
-    task = tmp_path_factory.mktemp("lambda") / "task"
-    with zipfile.ZipFile(lambda_zip) as archive:
-        archive.extractall(task)
-    return task
-
-
-@pytest.fixture(scope="module")
-def bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The runtime directory (Lambda's /var/runtime): awslambdaric from this environment."""
-    return Path(rie.prepare_runtime(tmp_path_factory.mktemp("runtime"), sys.executable))
-
-
-StartEmulator = Callable[..., Any]
-
-
-@pytest.fixture
-def start_emulator(
-    emulator_binary: Path, task_dir: Path, bootstrap: Path, tmp_path: Path
-) -> Iterator[StartEmulator]:
-    """Start a fresh emulator (a new runtime process) for ``env``; all stopped afterwards."""
-    started: list[Any] = []
-
-    def start(env: dict[str, str], *, timeout_s: int = 120, **extra: str) -> Any:
-        function_env = {k: v for k, v in env.items() if k.startswith(PASSED_ON)}
-        function_env["PATH"] = env.get("PATH", "/usr/bin:/bin")
-        function_env.update(extra)
-        emulator = rie.Emulator(
-            task_dir,
-            bootstrap,
-            function_env,
-            tmp_path / f"emulator-{len(started)}.log",
-            timeout_s=timeout_s,
-            function_name=FUNCTION,
-            binary=emulator_binary,
-        )
-        started.append(emulator)
-        return emulator.start()
-
-    yield start
-    for emulator in started:
-        emulator.stop()
-
-
-def _connect(env: dict[str, str]) -> psycopg.Connection[tuple[Any, ...]]:
-    return psycopg.connect(
-        host=env["DB_HOSTNAME"],
-        port=int(env["DB_PORT"]),
-        dbname=env["DB_NAME"],
-        user=env["DB_USERNAME"],
-        password=env["DB_PASSWORD"],
-        autocommit=True,
-    )
-
-
-def _migrations(env: dict[str, str]) -> tuple[int, int | None]:
-    """(rows in knex_migrations, knex_migrations_lock.is_locked), -1/None without tables."""
-    with _connect(env) as conn:
-        if conn.execute("SELECT to_regclass('public.knex_migrations')").fetchone() == (None,):
-            return -1, None
-        applied = conn.execute("SELECT count(*) FROM knex_migrations").fetchone()
-        lock = conn.execute("SELECT is_locked FROM knex_migrations_lock").fetchall()
-    assert applied is not None and len(lock) == 1, lock
-    return int(applied[0]), int(lock[0][0])
-
-
-def _success(invocation: Any) -> dict[str, Any]:
-    """The report of a successful invocation (asserting the Lambda success shape)."""
-    assert invocation.status == 200, invocation.body
-    response = invocation.json()
-    assert response["statusCode"] == 200, response
-    body = json.loads(response["body"])
-    assert body["message"] == "success"
-    report: dict[str, Any] = body["report"]
-    return report
-
-
-def _error(invocation: Any) -> dict[str, Any]:
-    """The Lambda error the runtime interface client posted (errorType, errorMessage...)."""
-    assert invocation.status == 200, invocation.body  # the emulator relays it as the body
-    error: dict[str, Any] = invocation.json()
-    assert set(error) >= {"errorType", "errorMessage", "requestId", "stackTrace"}, error
-    return error
+from tests.integration.conftest import StartEmulator
+from tests.integration.lambda_support import FUNCTION, PASSED_ON, slow_ddl
+from tests.integration.lambda_support import connect as _connect
+from tests.integration.lambda_support import error as _error
+from tests.integration.lambda_support import migrations as _migrations
+from tests.integration.lambda_support import success as _success
 
 
 def _lines_of(emulator: Any, request_id: str) -> list[dict[str, Any]]:
@@ -286,29 +185,10 @@ FUNCTION_TIMEOUT_S = 14
 RESERVE_MS = 3_200
 
 
-def _slow_ddl(env: dict[str, str], *, seconds: float, only: str | None = None) -> None:
-    """Make DDL commands in this database sleep (all of them, or one object's only)."""
-    condition = (
-        f"EXISTS (SELECT 1 FROM pg_event_trigger_ddl_commands() WHERE object_identity = '{only}')"
-        if only
-        else "true"
-    )
-    with _connect(env) as conn:
-        conn.execute("CREATE SCHEMA test_slow")
-        conn.execute(
-            "CREATE FUNCTION test_slow.pause() RETURNS event_trigger LANGUAGE plpgsql AS "
-            f"$$ BEGIN IF {condition} THEN PERFORM pg_sleep({seconds}); END IF; END $$"
-        )
-        conn.execute(
-            "CREATE EVENT TRIGGER test_slow_ddl ON ddl_command_end "
-            "EXECUTE FUNCTION test_slow.pause()"
-        )
-
-
 def test_deadline_inside_migrate_stops_cleanly_frees_the_lock_and_a_second_invocation_finishes(
     start_emulator: StartEmulator, scratch_db: dict[str, str]
 ) -> None:
-    _slow_ddl(scratch_db, seconds=SLOW_DDL_S)
+    slow_ddl(scratch_db, seconds=SLOW_DDL_S)
     emulator = start_emulator(
         scratch_db,
         timeout_s=FUNCTION_TIMEOUT_S,
@@ -347,7 +227,7 @@ def test_without_the_reserve_the_function_is_killed_and_the_next_run_recovers_th
     set. Once PostgreSQL has ended the killed run's session (here terminated, as the server does
     when it finds the client gone), the next invocation, in a new process, proves the row stale
     (no session holds Bazooka's advisory lock), releases it, says so, and finishes."""
-    _slow_ddl(scratch_db, seconds=60, only="public.fills")
+    slow_ddl(scratch_db, seconds=60, only="public.fills")
     emulator = start_emulator(
         scratch_db, timeout_s=8, BAZOOKA_LAMBDA_RESERVE_MS="0", BAZOOKA_MIGRATE_REPLAY="true"
     )
