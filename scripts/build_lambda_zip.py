@@ -2,7 +2,7 @@
 """Build the AWS Lambda deployment zip: Bazooka plus its runtime dependencies.
 
     python3 scripts/build_lambda_zip.py [--python-version 3.12] [--output dist/bazooka-lambda.zip]
-    python3 scripts/build_lambda_zip.py --install-into /var/task    # what the Dockerfile runs
+    python3 scripts/build_lambda_zip.py --install-into DIR --require-c-encoder   # the Dockerfile
 
 The zip holds the packages at its root (Lambda's layout); the handler is
 ``bazooka.lambda_handler.handler``. Binary wheels are taken for x86_64 Linux and the given
@@ -191,6 +191,11 @@ def main() -> int:
         help="fail, building nothing, when no interpreter of the target version is available",
     )
     parser.add_argument(
+        "--require-c-encoder",
+        action="store_true",
+        help="fail when the Vulcan send's C encoder cannot be built (the container image)",
+    )
+    parser.add_argument(
         "--install-into",
         type=Path,
         metavar="DIR",
@@ -200,6 +205,13 @@ def main() -> int:
     if args.install_into is not None:
         install(args.install_into, None)
         if not c_encoders(args.install_into):
+            if args.require_c_encoder:
+                print(
+                    "error: --require-c-encoder: the C encoder was not built (is a C compiler "
+                    "installed, and are the interpreter's headers, Python.h, there?)",
+                    file=sys.stderr,
+                )
+                return 1
             print(
                 "warning: no C encoder built (no C compiler?): the send encodes in Python",
                 file=sys.stderr,
@@ -215,6 +227,14 @@ def main() -> int:
         )
         return 1
     path, native = build(args.python_version, args.output, compiler)
+    if args.require_c_encoder and not native:
+        path.unlink()
+        print(
+            f"error: --require-c-encoder: no C encoder for python{args.python_version} (it "
+            "needs that interpreter on x86_64 Linux with a C compiler); no zip written",
+            file=sys.stderr,
+        )
+        return 1
     size = path.stat().st_size / 2**20
     print(
         f"built {path} ({size:.1f} MiB) for CPython {args.python_version} x86_64; "
