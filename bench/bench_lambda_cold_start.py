@@ -1,8 +1,9 @@
 """Lambda cold start and warm invocation through the runtime interface emulator, from the zip,
-with and without the bytecode it carries.
+with and without the bytecode it carries; with ``--image``, the container image against the zip.
 
     eval "$(python3 scripts/services.py env)"
     .venv/bin/python bench/bench_lambda_cold_start.py [--runs 7]
+    .venv/bin/python bench/bench_lambda_cold_start.py --image [--runs 7]   # as root (podman)
 
 Builds the zip with scripts/build_lambda_zip.py for this interpreter's version (so it holds
 bytecode), unpacks it twice and strips every .pyc from the second copy: that copy is what a zip
@@ -17,6 +18,12 @@ task directory is read-only), and times two HTTP invocations of the same event:
 
 The two copies alternate. The events run on a scratch database migrated beforehand, so
 `migrate` has nothing to do and the figures are about start-up, not DDL.
+
+``--image`` builds the image from the Dockerfile over the stand-in base
+(``scripts/lambda_image.py``) and alternates two starts, each timed from the moment it is
+asked for to the first invocation's answer: the zip's (a fresh emulator on the task directory)
+and the image's (``podman run`` of a read-only container as Lambda's user, whose entrypoint
+starts the same emulator). Both run the same interpreter version with bytecode.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 import zipfile
 from pathlib import Path
@@ -75,9 +83,63 @@ def cold_and_warm(
     return times[0], times[1]
 
 
+def started_and_first(start: Any, event: dict[str, bool]) -> tuple[float, float]:
+    """``start()`` gives a started emulator or container (a context manager): the time from
+    asking for it to the first invocation's answer, and the second invocation's time."""
+    began = time.monotonic()
+    with start() as function:
+        first = function.invoke(event)
+        cold = time.monotonic() - began
+        second = function.invoke(event)
+    for invocation in (first, second):
+        if invocation.status != 200 or invocation.json().get("statusCode") != 200:
+            raise SystemExit(f"invocation failed: {invocation.body[:2000]!r}")
+    return cold, second.elapsed_s
+
+
+def image_against_zip(
+    rie: ModuleType, task: Path, bootstrap: Path, env: dict[str, str], runs: int
+) -> None:
+    """The image's start + first invocation against the zip's, alternated."""
+    image = load_script("lambda_image")
+    tag = image.build_image()
+    deployment = {k: v for k, v in env.items() if k != "PATH"}
+    log = bootstrap.parent.parent / "emulator.log"
+    starts: dict[str, Any] = {
+        "zip": lambda: rie.Emulator(task, bootstrap, env, log, timeout_s=300),
+        "image": lambda: image.LambdaContainer(deployment, image=tag, timeout_s=300),
+    }
+    event = {"migrate": True}
+    for start in starts.values():  # one discarded warm-up each
+        started_and_first(start, event)
+    cold: dict[str, list[float]] = {kind: [] for kind in starts}
+    warm: dict[str, list[float]] = {kind: [] for kind in starts}
+    for _ in range(runs):
+        for kind, start in starts.items():
+            first, second = started_and_first(start, event)
+            cold[kind].append(first)
+            warm[kind].append(second)
+    print(
+        f"Image against zip, {runs} runs each (alternated), event {event}; "
+        f"image {tag}, {image.image_size(tag) / 1e6:.0f} MB"
+    )
+    for what, samples in (("start + first invocation", cold), ("warm invocation", warm)):
+        for kind, values in samples.items():
+            print(
+                f"  {what:26s} {kind:5s} min {min(values):.3f}  "
+                f"median {statistics.median(values):.3f}  max {max(values):.3f} s"
+            )
+    ratios = sorted(i / z for i, z in zip(cold["image"], cold["zip"], strict=True))
+    print(
+        "  start + first invocation, image / zip pair by pair: "
+        f"median {statistics.median(ratios):.2f} (min {ratios[0]:.2f}, max {ratios[-1]:.2f})"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--image", action="store_true", help="the container image against the zip")
     args = parser.parse_args()
     rie = load_script("lambda_rie")
     rie.build()
@@ -111,6 +173,9 @@ def main() -> None:
         try:
             # Migrates the scratch database; then one discarded warm-up of each copy.
             cold_and_warm(rie, copies["with bytecode"], bootstrap, env, {"migrate": True})
+            if args.image:
+                image_against_zip(rie, copies["with bytecode"], bootstrap, env, args.runs)
+                return
             print(
                 f"Lambda through the runtime interface emulator, {args.runs} runs each, "
                 f"CPython {version}; cold = start + first invocation, warm = the second"
