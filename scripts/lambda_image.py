@@ -214,13 +214,11 @@ def podman_argv(*args: str) -> list[str]:
     ]
 
 
-def podman(
-    *args: str, capture: bool = True, env: Mapping[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
+def podman(*args: str, capture: bool = True) -> subprocess.CompletedProcess[str]:
     """Run podman; raise :class:`ImageError` with its output when it fails."""
     result = subprocess.run(
         podman_argv(*args),
-        env={**podman_env(), **(env or {})},
+        env=podman_env(),
         capture_output=capture,
         text=True,
         check=False,
@@ -232,12 +230,8 @@ def podman(
 
 
 def image_exists(name: str) -> bool:
-    return (
-        subprocess.run(
-            podman_argv("image", "exists", name), env=podman_env(), check=False
-        ).returncode
-        == 0
-    )
+    exists = subprocess.run(podman_argv("image", "exists", name), env=podman_env(), check=False)
+    return exists.returncode == 0
 
 
 # --- pip ----------------------------------------------------------------------------------------
