@@ -48,7 +48,6 @@ import importlib.util
 import json
 import os
 import shutil
-import signal
 import socket
 import ssl
 import subprocess
@@ -576,22 +575,15 @@ def _serve(args: argparse.Namespace) -> int:
     with LambdaContainer(env, image=args.tag, timeout_s=args.timeout) as container:
         print(f"invoke: curl -XPOST {container.url} -d '{{\"migrate\":true}}'", file=sys.stderr)
         print(f"container {container.name} (Ctrl-C stops it)", file=sys.stderr)
-        stop = {"now": False}
-
-        def _stop(*_: object) -> None:
-            stop["now"] = True
-
-        signal.signal(signal.SIGTERM, _stop)
         shown = 0
-        try:
-            while not stop["now"] and container.running():
-                output = container.output()
-                sys.stdout.write(output[shown:])
-                sys.stdout.flush()
-                shown = len(output)
-                time.sleep(0.5)
-        except KeyboardInterrupt:
-            pass
+
+        def read_new() -> str:
+            nonlocal shown
+            output = container.output()
+            new, shown = output[shown:], len(output)
+            return new
+
+        _sibling("lambda_rie").follow(read_new, container.running)
     return 0
 
 

@@ -42,7 +42,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType, TracebackType
@@ -420,23 +420,30 @@ def _serve(args: argparse.Namespace) -> int:
     ) as emulator:
         print(f"invoke: curl -XPOST {emulator.url} -d '{{\"migrate\": true}}'", file=sys.stderr)
         print(f"log: {emulator.log_path} (Ctrl-C stops the emulator)", file=sys.stderr)
-        stop = {"now": False}
-
-        def _stop(*_: object) -> None:
-            stop["now"] = True
-
-        signal.signal(signal.SIGTERM, _stop)
         with emulator.log_path.open() as log:
-            try:
-                while not stop["now"] and emulator.process and emulator.process.poll() is None:
-                    chunk = log.read()
-                    if chunk:
-                        sys.stdout.write(chunk)
-                        sys.stdout.flush()
-                    time.sleep(0.2)
-            except KeyboardInterrupt:
-                pass
+            follow(
+                log.read, lambda: emulator.process is not None and emulator.process.poll() is None
+            )
     return 0
+
+
+def follow(read_new: Callable[[], str], alive: Callable[[], bool]) -> None:
+    """Copy what ``read_new`` gives to stdout while ``alive()``, until SIGTERM or Ctrl-C."""
+    stop = {"now": False}
+
+    def _stop(*_: object) -> None:
+        stop["now"] = True
+
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        while not stop["now"] and alive():
+            chunk = read_new()
+            if chunk:
+                sys.stdout.write(chunk)
+                sys.stdout.flush()
+            time.sleep(0.2)
+    except KeyboardInterrupt:
+        pass
 
 
 def main(argv: Sequence[str] | None = None) -> int:
