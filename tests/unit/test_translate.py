@@ -9,6 +9,8 @@ with bytes assembled by hand, and with the official encoder over generated order
 from __future__ import annotations
 
 import hashlib
+import subprocess
+import sys
 from collections.abc import Callable
 from decimal import Context, Decimal
 from typing import Any, cast
@@ -510,6 +512,52 @@ def test_the_c_encoder_is_built_and_is_the_one_the_send_uses() -> None:
     # encoder would then be tested nowhere.
     assert wire.native_encode_values is not None, "bazooka.vulcan._wire was not built"
     assert wire.ENCODER == "C" and wire.encode_values is wire.native_encode_values
+
+
+_COLUMNS = OrderRow._fields
+
+
+@pytest.mark.parametrize(
+    ("layout", "named"),
+    [
+        ((*_COLUMNS[:3], _COLUMNS[4], _COLUMNS[3], *_COLUMNS[5:]), "column 3 'client_id'"),
+        (_COLUMNS[:-1], "column 25 'total_filled_raw'; the row has '(none)'"),
+        ((*_COLUMNS, "new_column"), "the row has 'new_column' there"),
+    ],
+    ids=["two-columns-swapped", "one-column-fewer", "one-column-more"],
+)
+def test_the_c_encoder_refuses_rows_of_another_layout(layout: tuple[str, ...], named: str) -> None:
+    """encode_row reads the query's tuple by position: for another OrderRow it must never be
+    used (it would read one column for another), and the send says why it encodes in Python."""
+    refused = wire.native(layout)
+    assert refused.encode_values is None and refused.encode_row is None
+    assert refused.refused is not None and named in refused.refused
+    assert "the send encodes in Python" in refused.refused
+    # The layout it was built for is accepted again (configure is all or nothing).
+    accepted = wire.native()
+    assert accepted.refused is None and accepted.encode_row is not None
+    assert wire.NATIVE_REFUSED is None
+
+
+def test_a_changed_order_row_makes_the_send_encode_in_python() -> None:
+    """What the send sees when OrderRow changed and the C encoder was not rebuilt: a module
+    level choice, so it is checked in a fresh interpreter."""
+    script = (
+        "from typing import NamedTuple\n"
+        "from bazooka.vulcan import translate\n"
+        "fields = list(translate.OrderRow.__annotations__.items())\n"
+        "fields[3], fields[4] = fields[4], fields[3]\n"
+        "translate.OrderRow = NamedTuple('OrderRow', fields)\n"
+        "from bazooka.vulcan import send, wire\n"
+        "print(wire.ENCODER, send.SendResult.__dataclass_fields__['encoder'].default)\n"
+        "print(wire.NATIVE_REFUSED)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
+    encoder, refused = result.stdout.splitlines()
+    assert encoder == "Python Python"
+    assert refused.startswith("the C encoder reads order rows with 26 columns")
 
 
 @pytest.mark.parametrize("name", ENCODERS)

@@ -410,20 +410,63 @@ enum {
     ROW_PRICE_RAW, ROW_TRIGGER, ROW_TRIGGER_RAW, ROW_FILLED, ROW_FILLED_RAW, ROW_COLUMNS
 };
 
+/* translate.OrderRow's field names at those positions: configure refuses any other layout. */
+static const char *const row_names[ROW_COLUMNS] = {
+    "id", "owner", "subaccount_number", "client_id", "order_flags", "clob_pair_id", "side",
+    "type", "time_in_force", "reduce_only", "client_metadata", "good_til_block_time",
+    "good_til_block_time_raw", "atomic_resolution", "quantum_conversion_exponent",
+    "builder_address", "fee_ppm", "order_router_address", "quantums", "size_raw", "subticks",
+    "price_raw", "trigger_subticks", "trigger_price_raw", "filled_quantums", "total_filled_raw",
+};
+
 /* translate's values, set once at import (configure): until then every row is left to it. */
 static PyObject *condition_types; /* order type -> condition type */
 static PyObject *times_in_force;  /* timeInForce -> time in force */
 static uint64_t side_buy, side_sell;
 
-/* configure(condition_types, times_in_force, side_buy, side_sell, /) */
+/* The row layout given (a tuple of field names) is the one encode_row reads: 0, else -1 with
+ * a ValueError naming the first difference. */
+static int check_row_names(PyObject *names)
+{
+    if (!PyTuple_Check(names)) {
+        PyErr_SetString(PyExc_TypeError, "configure: row_fields must be a tuple of names");
+        return -1;
+    }
+    Py_ssize_t given = PyTuple_GET_SIZE(names);
+    for (Py_ssize_t i = 0; i < ROW_COLUMNS || i < given; i++) {
+        const char *want = i < ROW_COLUMNS ? row_names[i] : "(none)";
+        const char *have = "(none)";
+        if (i < given) {
+            PyObject *name = PyTuple_GET_ITEM(names, i);
+            have = PyUnicode_Check(name) ? PyUnicode_AsUTF8(name) : NULL;
+            if (have == NULL) {
+                PyErr_Clear();
+                have = "(not a str)";
+            }
+        }
+        if (strcmp(want, have) != 0) {
+            PyErr_Format(PyExc_ValueError,
+                         "the C encoder reads order rows with %d columns and was built for "
+                         "column %zd '%s'; the row has '%s' there",
+                         ROW_COLUMNS, i, want, have);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* configure(condition_types, times_in_force, side_buy, side_sell, row_fields, /) */
 static PyObject *configure(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
     (void)module;
     uint64_t buy, sell;
-    if (nargs != 4 || !PyDict_Check(args[0]) || !PyDict_Check(args[1])) {
-        PyErr_SetString(PyExc_TypeError, "configure takes two dicts and two sides");
+    if (nargs != 5 || !PyDict_Check(args[0]) || !PyDict_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError,
+                        "configure takes two dicts, two sides and the row's field names");
         return NULL;
     }
+    if (check_row_names(args[4]) < 0)
+        return NULL;
     if (get_uint(args[2], "side_buy", UINT32_MAX, &buy) < 0 ||
         get_uint(args[3], "side_sell", UINT32_MAX, &sell) < 0)
         return NULL;
@@ -553,7 +596,7 @@ static PyMethodDef methods[] = {
     {"encode_row", encode_row, METH_O,
      "translate.convert's fast path and the encoder: the row's messages, or None."},
     {"configure", (PyCFunction)(void (*)(void))configure, METH_FASTCALL,
-     "Set translate's order type and timeInForce maps and sides (once, at import)."},
+     "Set translate's order type and timeInForce maps, sides and row layout (once, at import)."},
     {"sha256", py_sha256, METH_O, "SHA-256 digest of a bytes-like object (for the tests)."},
     {NULL, NULL, 0, NULL},
 };

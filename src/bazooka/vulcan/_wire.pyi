@@ -10,6 +10,7 @@ def configure(
     times_in_force: dict[str, int],
     side_buy: int,
     side_sell: int,
+    row_fields: tuple[str, ...],
     /,
 ) -> None: ...
 def sha256(data: bytes, /) -> bytes: ...

@@ -140,6 +140,8 @@ def apply_send(
     """Send an OrderPlace (and OrderUpdate when filled) for every open stateful order."""
     started = time.monotonic()
     official.self_check()
+    if wire.NATIVE_REFUSED is not None:
+        emit(log, logging.WARNING, "vulcan.send#apply_send", wire.NATIVE_REFUSED)
     job = Job(
         settings=settings,
         snapshot="",

@@ -195,16 +195,35 @@ def python_encode_row(row: OrderRow) -> None:
     :func:`.translate.convert`."""
 
 
-native_encode_values: Encoder | None
-native_encode_row: RowEncoder | None
 try:
     from bazooka.vulcan import _wire
 except ImportError:  # not built (no C compiler at install): the send encodes in Python
-    native_encode_values = native_encode_row = None
-else:
-    _wire.configure(CONDITION_TYPES, TIMES_IN_FORCE, SIDE_BUY, SIDE_SELL)
-    native_encode_values, native_encode_row = _wire.encode_values, _wire.encode_row
+    _wire = None  # type: ignore[assignment]
 
+
+class Native(NamedTuple):
+    """The C encoder's two entry points, or why the send does without them."""
+
+    encode_values: Encoder | None
+    encode_row: RowEncoder | None
+    refused: str | None = None  # why a built C encoder is not used
+
+
+def native(row_fields: tuple[str, ...] = OrderRow._fields) -> Native:
+    """The C encoder configured with translate's values for rows of ``row_fields``; none when
+    it was not built (no C compiler at install) or was built for another row layout (its
+    ``encode_row`` reads the query's tuple by position: it must never read a column for
+    another)."""
+    if _wire is None:
+        return Native(None, None)
+    try:
+        _wire.configure(CONDITION_TYPES, TIMES_IN_FORCE, SIDE_BUY, SIDE_SELL, row_fields)
+    except ValueError as exc:
+        return Native(None, None, f"{exc}: the send encodes in Python (rebuild Bazooka)")
+    return Native(_wire.encode_values, _wire.encode_row)
+
+
+native_encode_values, native_encode_row, NATIVE_REFUSED = native()
 encode_values: Encoder = (
     python_encode_values if native_encode_values is None else native_encode_values
 )
