@@ -12,8 +12,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import psycopg
-
 from bazooka.budget import TimeBudget
 from bazooka.kafka.producer import AckedProducer
 from bazooka.postgres.connection import Connection
@@ -107,10 +105,3 @@ def delivered(producer: AckedProducer, tally: Tally, timeout_s: float) -> Tally:
     tally.produced, tally.delivered, tally.failed = stats.produced, stats.delivered, stats.failed
     tally.wrong_partition, tally.errors = stats.wrong_partition, list(stats.errors)
     return tally
-
-
-def reading_failed(exc: psycopg.Error) -> str:
-    """The one-line reason a share could not read its orders."""
-    from bazooka.postgres.connection import one_line  # noqa: PLC0415
-
-    return f"Reading open orders failed: {one_line(exc)}"
