@@ -22,7 +22,7 @@ from bazooka.postgres.schema_model import canonical
 from bazooka.postgres.schema_steps import migrations_digest
 from bazooka.settings import Settings
 from tests.helpers import MIGRATIONS, ROOT, cli, make_settings
-from tests.schema_dump import baseline_text, dump, normalize
+from tests.schema_dump import baseline_text, dump, normalize, state_dump
 
 SNAPSHOT = (ROOT / "tests" / "snapshots" / "schema.sql").read_text()
 SHIPPED = ROOT / "src" / "bazooka" / "postgres" / "data" / "baseline.sql"
@@ -243,6 +243,9 @@ def test_the_shipped_baseline_is_what_the_snapshot_tool_makes_from_a_replay(
     known = bundled()
     migrator.migrate(conn, known, replay=True)
     regenerated = baseline_text(
-        dump(db_settings, exclude_knex=True), [m.name for m in known], migrations_digest(known)
+        state_dump(db_settings),
+        [m.name for m in known],
+        migrations_digest(known),
+        db_settings.db_username,
     )
     assert regenerated == SHIPPED.read_text(), "run tests/tools/update_snapshots.py"
