@@ -17,8 +17,14 @@ each upstream migration Bazooka lacks, in name order, the tool:
 3. writes ``<knex name>.up.sql`` / ``.down.sql`` to a staging folder, replays them through
    Bazooka's own migrator on a second scratch database at the same step, and requires the
    schema after each ``up`` and ``down`` to equal Knex's (``tests/schema_dump.py``'s
-   fingerprint); only then moves the files into the migrations folder;
-4. after the last one, regenerates the snapshots (``tests/tools/update_snapshots.py``).
+   fingerprint), and everything else too (rows, sequence positions, comments, privileges,
+   owners: ``database_state``); only then moves the files into the migrations folder;
+4. after the last one, regenerates the snapshots, the schema model and the baseline
+   (``tests/tools/update_snapshots.py``), the baseline proven to leave what the replay leaves.
+
+A role a migration grants to that the scratch server lacks is created for the run (NOLOGIN)
+and dropped at the end (:class:`ScratchRoles`); statements on the server or the database as a
+whole are flagged ``cluster-wide``: no dump of the database, hence no baseline, carries them.
 
 ``--check NAME`` (or ``--check all``) verifies migrations Bazooka already has, e.g. a port
 written by hand for a flagged migration, the same way, and writes nothing.
