@@ -265,7 +265,7 @@ def test_grants_and_comments_beyond_the_migrations_are_information_not_drift(
     migrated: Connection, scratch_db: dict[str, str]
 ) -> None:
     migrated.execute("GRANT SELECT ON orders TO PUBLIC")
-    migrated.execute('GRANT SELECT ("clientId") ON fills TO PUBLIC')
+    migrated.execute('GRANT SELECT ("orderId") ON fills TO PUBLIC')
     migrated.execute("GRANT USAGE ON SCHEMA public TO pg_read_all_data")
     migrated.execute("ALTER DEFAULT PRIVILEGES GRANT SELECT ON TABLES TO pg_read_all_data")
     migrated.execute("COMMENT ON TABLE wallets IS 'kept by ops'")
@@ -277,7 +277,7 @@ def test_grants_and_comments_beyond_the_migrations_are_information_not_drift(
         "the migrations)",
         "table orders: PUBLIC SELECT (not granted by the migrations)",
         "table wallets: a comment the migrations did not write",
-        "column fills.clientId: PUBLIC SELECT (not granted by the migrations)",
+        "column fills.orderId: PUBLIC SELECT (not granted by the migrations)",
     )
     result = cli(scratch_db, "verify", "--json")
     assert result.returncode == 0, result.stdout + result.stderr

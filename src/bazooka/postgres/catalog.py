@@ -167,7 +167,11 @@ SELECT json_build_object(
     'schema', (SELECT nspname FROM pg_namespace WHERE oid = da.defaclnamespace),
     'objects', da.defaclobjtype,
     'entries', (SELECT json_agg(x.e ORDER BY x.e) FROM (
-                  SELECT {default_entry} AS e FROM aclexplode(da.defaclacl) a) x)
+                  SELECT {default_entry} AS e FROM aclexplode(da.defaclacl) a
+                  EXCEPT SELECT {default_entry} FROM aclexplode({builtin}) a) x),
+    'revoked', (SELECT json_agg(x.e ORDER BY x.e) FROM (
+                  SELECT {default_entry} AS e FROM aclexplode({builtin}) a
+                  EXCEPT SELECT {default_entry} FROM aclexplode(da.defaclacl) a) x)
   ) ORDER BY da.defaclrole, da.defaclnamespace, da.defaclobjtype)
   FROM pg_default_acl da WHERE da.defaclnamespace IN (0, (SELECT oid FROM ns))),
  'statistics', (SELECT json_agg(json_build_object(
@@ -240,6 +244,12 @@ def catalog_query(schema: str = INDEXER_SCHEMA) -> sql.Composed:
         rule_comment=_comment("pg_rewrite", "w.oid"),
         schema_entry=sql.SQL(_ENTRY.format(owner="n.nspowner")),
         default_entry=sql.SQL(_ENTRY.format(owner="da.defaclrole")),
+        # A database-wide entry replaces the built-in default; one for a schema adds to it.
+        builtin=sql.SQL(
+            "CASE WHEN da.defaclnamespace = 0 THEN acldefault(CASE da.defaclobjtype "
+            "WHEN 'S' THEN 's' ELSE da.defaclobjtype END, da.defaclrole) "
+            "ELSE '{}'::aclitem[] END"
+        ),
     )
 
 

@@ -161,7 +161,9 @@ def canonical(document: Mapping[str, Any]) -> Objects:
         objects = _DEFAULT_ACL_OBJECTS.get(acl["objects"], acl["objects"])
         where = f" in schema {acl['schema']}" if acl.get("schema") else ""
         name = f"for {acl['role']} on {objects}{where}"
-        out[("default privileges", name)] = _compact({"privileges": acl.get("entries")})
+        out[("default privileges", name)] = _compact(
+            {"privileges": acl.get("entries"), "privileges_revoked": acl.get("revoked")}
+        )
     return out
 
 
