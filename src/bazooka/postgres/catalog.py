@@ -42,7 +42,7 @@ _NOT_EXTENSION_MEMBER = """NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid
 # A comment, and one privilege of an ACL as text: ``ro SELECT``, ``PUBLIC EXECUTE``,
 # ``(owner) DELETE``, ``ro SELECT WITH GRANT OPTION``. Grantors are not compared.
 _COMMENT = """(SELECT d.description FROM pg_description d WHERE d.classoid = '{cat}'::regclass
-    AND d.objoid = {oid} AND d.objsubid = {sub})"""
+    AND d.objoid = {oid} AND d.objsubid = 0)"""
 _ENTRY = (
     "CASE WHEN a.grantee = 0 THEN 'PUBLIC' WHEN a.grantee = {owner} THEN '(owner)' "
     "ELSE pg_get_userbyid(a.grantee)::text END || ' ' || a.privilege_type "
@@ -76,12 +76,14 @@ SELECT json_build_object(
     'identity', a.attidentity, 'generated', a.attgenerated,
     'collation', CASE WHEN a.attcollation <> t.typcollation THEN co.collname END,
     'storage', CASE WHEN a.attstorage <> t.typstorage THEN a.attstorage END,
-    'comment', {col_comment}, 'grants', {col_grants}
+    'comment', cd.description, 'grants', {col_grants}
   ) ORDER BY r.relname, a.attnum)
   FROM rels r JOIN pg_attribute a ON a.attrelid = r.oid AND a.attnum > 0 AND NOT a.attisdropped
   JOIN pg_type t ON t.oid = a.atttypid
   LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
   LEFT JOIN pg_collation co ON co.oid = a.attcollation
+  LEFT JOIN pg_description cd ON cd.classoid = 'pg_class'::regclass AND cd.objoid = r.oid
+    AND cd.objsubid = a.attnum
   WHERE r.relkind IN ('r', 'p', 'f')),
  'constraints', (SELECT json_agg(json_build_object(
     'relation', r.relname, 'name', c.conname, 'type', c.contype,
@@ -200,8 +202,8 @@ SELECT json_build_object(
 """
 
 
-def _comment(cat: str, oid: str, sub: str = "0") -> sql.SQL:
-    return sql.SQL(_COMMENT.format(cat=cat, oid=oid, sub=sub))
+def _comment(cat: str, oid: str) -> sql.SQL:
+    return sql.SQL(_COMMENT.format(cat=cat, oid=oid))
 
 
 def _acl(acl: str, kind: str, owner: str, *, revoked: bool = False) -> sql.SQL:
@@ -211,9 +213,10 @@ def _acl(acl: str, kind: str, owner: str, *, revoked: bool = False) -> sql.SQL:
     effective = f"aclexplode(coalesce({acl}, acldefault('{kind}', {owner})))"
     default = f"aclexplode(acldefault('{kind}', {owner}))"
     first, second = (default, effective) if revoked else (effective, default)
+    # A NULL ACL is the default: nothing to explode (most objects; keeps the read cheap).
     return sql.SQL(
-        f"(SELECT json_agg(x.e ORDER BY x.e) FROM (SELECT {entry} AS e FROM {first} a "
-        f"EXCEPT SELECT {entry} FROM {second} a) x)"
+        f"CASE WHEN {acl} IS NOT NULL THEN (SELECT json_agg(x.e ORDER BY x.e) FROM ("
+        f"SELECT {entry} AS e FROM {first} a EXCEPT SELECT {entry} FROM {second} a) x) END"
     )
 
 
@@ -229,7 +232,6 @@ def catalog_query(schema: str = INDEXER_SCHEMA) -> sql.Composed:
         rel_revokes=_acl("r.relacl", "r", "r.relowner", revoked=True),
         seq_grants=_acl("r.relacl", "s", "r.relowner"),
         seq_revokes=_acl("r.relacl", "s", "r.relowner", revoked=True),
-        col_comment=_comment("pg_class", "r.oid", "a.attnum"),
         col_grants=_acl("a.attacl", "c", "r.relowner"),
         con_comment=_comment("pg_constraint", "c.oid"),
         idx_comment=_comment("pg_class", "ic.oid"),
