@@ -8,7 +8,7 @@ partial-index predicates hold timestamptz literals printed in the session time z
 The schema snapshots (:func:`dump`) leave out owners, privileges, comments and rows. The
 baseline and its proof do not: :func:`state_dump` is everything ``pg_dump`` writes of a
 database but Knex's tables (rows as INSERTs, sequence positions, comments, privileges, default
-privileges, owners, materialized views refreshed), cut into statements rather than lines, so
+privileges, owners), cut into statements rather than lines, so
 that rows holding newlines or ``--`` survive.
 """
 
@@ -136,6 +136,9 @@ def baseline_text(
 
     * pg_dump's session settings are dropped: the load runs with the session's own, as a replay
       does;
+    * when no table holds a row, materialized views are created ``WITH DATA`` where pg_dump
+      creates them, and not refreshed at the end: the same rows (computed over the same empty
+      tables), without building each of them and its indexes twice;
     * ownership by ``migrator_role`` (the role that ran the replay) is left implicit: the
       objects belong to whoever loads the baseline, as they belong to whoever runs the replay;
       ``ALTER ... OWNER TO`` another role (a migration gave it away) is kept. Likewise
@@ -146,14 +149,20 @@ def baseline_text(
     role, which another deployment does not have.
     """
     own = _quoted_forms(migrator_role)
+    dumped_statements = statements(dump_text)
+    no_rows = not any(d.startswith("INSERT INTO ") for d in dumped_statements)
     kept = []
-    for dumped in statements(dump_text):
+    for dumped in dumped_statements:
         if dumped.startswith(("SET ", "SELECT pg_catalog.set_config(")):
             continue
         owner = _OWNER_TO.match(dumped)
         if owner and owner.group(1) in own:
             continue
         statement = dumped
+        if no_rows and statement.startswith("REFRESH MATERIALIZED VIEW "):
+            continue
+        if no_rows and statement.startswith("CREATE MATERIALIZED VIEW "):
+            statement = statement.removesuffix("WITH NO DATA") + "WITH DATA"
         for role in own:
             statement = statement.replace(
                 f"ALTER DEFAULT PRIVILEGES FOR ROLE {role} ", "ALTER DEFAULT PRIVILEGES ", 1

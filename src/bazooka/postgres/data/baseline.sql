@@ -505,7 +505,7 @@ CREATE MATERIALIZED VIEW public.vaults_daily_pnl AS
                    FROM pnl_subaccounts)) AND (pnl_ticks."blockTime" >= (now() - '2160:00:00'::interval)))) pnl_intervals
   WHERE (pnl_intervals.r = 1)
   ORDER BY pnl_intervals."subaccountId"
-  WITH NO DATA;
+  WITH DATA;
 CREATE MATERIALIZED VIEW public.vaults_hourly_pnl AS
  WITH vault_subaccounts AS (
          SELECT subaccounts.id
@@ -542,7 +542,7 @@ CREATE MATERIALIZED VIEW public.vaults_hourly_pnl AS
                    FROM pnl_subaccounts)) AND (pnl_ticks."blockTime" >= (now() - '168:00:00'::interval)))) pnl_intervals
   WHERE (pnl_intervals.r = 1)
   ORDER BY pnl_intervals."subaccountId"
-  WITH NO DATA;
+  WITH DATA;
 CREATE TABLE public.wallets (
     address character varying(255) NOT NULL,
     "totalTradingRewards" numeric(27,18) NOT NULL,
@@ -783,5 +783,3 @@ ALTER TABLE ONLY public.transfers
     ADD CONSTRAINT transfers_sendersubaccountid_foreign FOREIGN KEY ("senderSubaccountId") REFERENCES public.subaccounts(id);
 ALTER TABLE ONLY public.transfers
     ADD CONSTRAINT transfers_senderwalletaddress_foreign FOREIGN KEY ("senderWalletAddress") REFERENCES public.wallets(address);
-REFRESH MATERIALIZED VIEW public.vaults_daily_pnl;
-REFRESH MATERIALIZED VIEW public.vaults_hourly_pnl;
