@@ -99,7 +99,7 @@ BASELINE_HEADER = """\
 -- migrations-sha256: {digest}
 """
 
-_OWNER_TO = re.compile(r"^ALTER [A-Z ]+ .+ OWNER TO (\S+)$")
+_OWNER_TO = re.compile(r"^ALTER [A-Z ]+ .+ OWNER TO (.+)$")
 _ROLE_NAMED = re.compile(r"^(GRANT|REVOKE|ALTER DEFAULT PRIVILEGES|SET SESSION AUTHORIZATION)\b")
 
 
