@@ -170,9 +170,11 @@ SELECT json_build_object(
     'objects', da.defaclobjtype,
     'entries', (SELECT json_agg(x.e ORDER BY x.e) FROM (
                   SELECT {default_entry} AS e FROM aclexplode(da.defaclacl) a
-                  EXCEPT SELECT {default_entry} FROM aclexplode({builtin}) a) x),
+                  EXCEPT SELECT {default_entry} FROM aclexplode({builtin}) a
+                  WHERE da.defaclnamespace = 0) x),
     'revoked', (SELECT json_agg(x.e ORDER BY x.e) FROM (
                   SELECT {default_entry} AS e FROM aclexplode({builtin}) a
+                  WHERE da.defaclnamespace = 0
                   EXCEPT SELECT {default_entry} FROM aclexplode(da.defaclacl) a) x)
   ) ORDER BY da.defaclrole, da.defaclnamespace, da.defaclobjtype)
   FROM pg_default_acl da WHERE da.defaclnamespace IN (0, (SELECT oid FROM ns))),
@@ -246,11 +248,11 @@ def catalog_query(schema: str = INDEXER_SCHEMA) -> sql.Composed:
         rule_comment=_comment("pg_rewrite", "w.oid"),
         schema_entry=sql.SQL(_ENTRY.format(owner="n.nspowner")),
         default_entry=sql.SQL(_ENTRY.format(owner="da.defaclrole")),
-        # A database-wide entry replaces the built-in default; one for a schema adds to it.
+        # A database-wide entry replaces the built-in default (compared with it); one for a
+        # schema adds to it (its entries are all grants).
         builtin=sql.SQL(
-            "CASE WHEN da.defaclnamespace = 0 THEN acldefault(CASE da.defaclobjtype "
-            "WHEN 'S' THEN 's' ELSE da.defaclobjtype END, da.defaclrole) "
-            "ELSE '{}'::aclitem[] END"
+            "acldefault(CASE da.defaclobjtype WHEN 'S' THEN 's' ELSE da.defaclobjtype END, "
+            "da.defaclrole)"
         ),
     )
 
