@@ -1,24 +1,33 @@
 """scripts/port_migrations.py end to end: our own Knex migrations (tests/fixtures/knex_port) run
 by the pinned Knex on real PostgreSQL, written as Bazooka migrations, verified by Bazooka's
-migrator; flags for what needs a person; --check catching a wrong hand-edited port."""
+migrator; flags for what needs a person; --check catching a wrong hand-edited port; and the
+round trip of migrations that seed rows, comment and grant: ported, their baseline
+regenerated, an empty database migrated by it and another by the replay, compared."""
 
 from __future__ import annotations
 
+import contextlib
+import gzip
 import json
+import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
-from bazooka.postgres import bookkeeping, migrator
-from bazooka.postgres.connection import connect
+from bazooka.postgres import baseline, bookkeeping, migrator
+from bazooka.postgres.connection import Connection, connect
 from bazooka.postgres.migrations_source import NO_TRANSACTION_MARKER, load_from
+from bazooka.postgres.schema_steps import SchemaModel
+from bazooka.postgres.verify import render_text, verify
 from bazooka.settings import Settings
-from tests.helpers import ROOT, service_env
+from tests.helpers import ROOT, admin_dsn, make_settings, scratch_database, service_env
+from tests.schema_dump import BaselineMismatch, database_state, prove_same
 
 TOOL = ROOT / "scripts" / "port_migrations.py"
 FIXTURES = ROOT / "tests" / "fixtures" / "knex_port"
@@ -31,6 +40,10 @@ FAILS = "20990106000000_port_fails.ts"
 READS = "20990107000000_port_reads_data.ts"
 CLOCK = "20990108000000_port_not_deterministic.ts"
 ONCE = "20990109000000_port_no_round_trip.ts"
+LEVELS = "20990110000000_create_port_levels.ts"
+SIZE = "20990111000000_comment_port_widgets_size.ts"
+READERS = "20990112000000_grant_port_readers.ts"
+ROLE = "port_readers"
 GOOD = (WIDGETS, GADGETS, INDEX, CHECK, KINDS)
 
 
@@ -141,7 +154,9 @@ def test_helper_output_and_inlined_bindings_are_written_as_knex_sent_them(
         'INSERT INTO "port_kinds" ("name", "rank", "since") VALUES '
         "('it''s', '1', '2099-01-02T03:04:05.000+00:00'), ('costs $1 or ?', '2', NULL);"
     ) in kinds
-    assert "changes rows; verification compares schemas only" in ported["second"].stdout
+    assert "changes rows; the rows it leaves on the (empty) scratch database are verified" in (
+        ported["second"].stdout
+    )
     assert "down is not an exact inverse" in ported["second"].stdout
 
 
@@ -305,3 +320,207 @@ def test_invalid_requests_are_refused_before_anything_runs(
     assert "--into needs --snapshots DIR or --no-snapshots" in no_snapshots.stdout
     assert port(base_env, "--from", tmp_path, "--into", into, "--no-snapshots").returncode == 2
     assert list(into.iterdir()) == []
+
+
+# --- rows, comments and privileges: ported, carried by the baseline, verified ----------------
+
+
+@contextlib.contextmanager
+def role(env: Mapping[str, str], name: str) -> Iterator[None]:
+    """A NOLOGIN role for the duration (an operator creates the roles migrations grant to)."""
+    with psycopg.connect(admin_dsn(make_settings(env)), autocommit=True) as admin:
+        admin.execute(f'CREATE ROLE "{name}" NOLOGIN'.encode())
+    try:
+        yield
+    finally:
+        with psycopg.connect(admin_dsn(make_settings(env)), autocommit=True) as admin:
+            admin.execute(f'DROP ROLE IF EXISTS "{name}"'.encode())
+
+
+def role_exists(env: Mapping[str, str], name: str) -> bool:
+    with psycopg.connect(admin_dsn(make_settings(env)), autocommit=True) as admin:
+        return (
+            admin.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (name,)).fetchone()
+            is not None
+        )
+
+
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Migrations that seed rows, comment a column and grant to a missing role, ported."""
+    env = service_env()
+    assert not role_exists(env, ROLE)
+    root = tmp_path_factory.mktemp("seeded")
+    source = upstream(root, WIDGETS, LEVELS, SIZE, READERS)
+    into, snapshots = root / "into", root / "snapshots"
+    into.mkdir()
+    result = port(env, "--from", source, "--into", into, "--snapshots", snapshots)
+    return {"env": env, "into": into, "snapshots": snapshots, "result": result}
+
+
+def test_rows_comments_and_grants_are_ported_with_the_role_made_for_the_scratch_run(
+    seeded: dict[str, Any],
+) -> None:
+    result = seeded["result"]
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "4 ported and verified" in result.stdout
+    assert f"created role {ROLE} (NOLOGIN) on the scratch server for this run" in result.stdout
+    assert "proven equal to the replay" in result.stdout
+    assert not role_exists(seeded["env"], ROLE), "the tool drops the role it created"
+    written = files(seeded["into"])
+    levels = written["20990110000000_create_port_levels.up.sql"]
+    assert (
+        'insert into "port_levels" ("name", "note", "rank") values '
+        "('LOW', 'first line\n-- not a comment; still the note', '1'), ('HIGH', NULL, '2');"
+    ) in levels
+    assert (
+        'comment on column "port_widgets"."size" is \'size in millimetres\';'
+        in written["20990111000000_comment_port_widgets_size.up.sql"]
+    )
+    assert (
+        "GRANT SELECT ON port_levels TO port_readers;"
+        in written["20990112000000_grant_port_readers.up.sql"]
+    )
+    shipped = (seeded["snapshots"] / "baseline.sql").read_text()
+    for carried in (
+        "INSERT INTO public.port_levels (id, name, rank, note) VALUES (1, 'LOW', 1, 'first line\n"
+        "-- not a comment; still the note');",
+        "SELECT pg_catalog.setval('public.port_levels_id_seq', 2, true);",
+        "COMMENT ON COLUMN public.port_widgets.size IS 'size in millimetres';",
+        "GRANT SELECT ON TABLE public.port_levels TO port_readers;",
+        "GRANT USAGE ON SCHEMA public TO port_readers;",
+        "ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT ON TABLES  TO port_readers;",
+    ):
+        assert carried in shipped
+    assert "OWNER TO" not in shipped and "FOR ROLE" not in shipped
+
+
+def _facts(conn: Connection) -> dict[str, Any]:
+    """What the migrations left, read by hand (the proof compares the full dumps too)."""
+    one = conn.execute
+    return {
+        "rows": one("SELECT id, name, rank, note FROM port_levels ORDER BY id").fetchall(),
+        "sequence": one("SELECT last_value, is_called FROM port_levels_id_seq").fetchone(),
+        "comments": one(
+            "SELECT col_description('port_widgets'::regclass, (SELECT attnum FROM pg_attribute "
+            "WHERE attrelid = 'port_widgets'::regclass AND attname = 'size')), "
+            "obj_description('port_levels'::regclass, 'pg_class')"
+        ).fetchone(),
+        "privileges": one(
+            f"SELECT has_schema_privilege('{ROLE}', 'public', 'USAGE'), "
+            f"has_table_privilege('{ROLE}', 'port_levels', 'SELECT'), "
+            f"has_table_privilege('{ROLE}', 'port_levels', 'INSERT'), "
+            f"has_column_privilege('{ROLE}', 'port_widgets', 'label', 'SELECT'), "
+            f"has_column_privilege('{ROLE}', 'port_widgets', 'weight', 'SELECT'), "
+            "(SELECT count(*) FROM pg_default_acl)"
+        ).fetchone(),
+        "recorded": one("SELECT id, name, batch FROM knex_migrations ORDER BY id").fetchall(),
+    }
+
+
+def test_round_trip_baseline_and_replay_leave_the_same_rows_comments_and_privileges(
+    seeded: dict[str, Any], base_env: dict[str, str]
+) -> None:
+    assert seeded["result"].returncode == 0, seeded["result"].stdout
+    known = load_from(seeded["into"])
+    loaded_baseline = baseline.parse((seeded["snapshots"] / "baseline.sql").read_text())
+    model = SchemaModel.from_json(
+        gzip.decompress((seeded["snapshots"] / "schema_model.json.gz").read_bytes())
+    )
+    with (
+        role(base_env, ROLE),
+        scratch_database(base_env) as by_baseline,
+        scratch_database(base_env) as by_replay,
+    ):
+        loaded, replayed = make_settings(by_baseline), make_settings(by_replay)
+        with connect(loaded) as a, connect(replayed) as b:
+            names = baseline.load_baseline(a, known, migrator.QUIET, loaded_baseline)
+            assert names == tuple(m.name for m in known)
+            assert migrator.migrate(b, known, replay=True).to_dict()["path"] == "replay"
+            facts = _facts(a)
+            assert facts == _facts(b)
+            assert facts["rows"] == [
+                (1, "LOW", 1, "first line\n-- not a comment; still the note"),
+                (2, "HIGH", 3, None),
+            ]
+            assert facts["sequence"] == (2, True)
+            assert facts["comments"] == (
+                "size in millimetres",
+                "reference levels; do not edit by hand",
+            )
+            assert facts["privileges"] == (True, True, False, True, False, 1)
+            prove_same(replayed, loaded)  # schema, comments, privileges, owners, rows, setval
+            for conn in (a, b):
+                report = verify(conn, known, model)
+                assert report.ok and not report.information, render_text(report)
+
+            # A deleted comment is drift, and named.
+            a.execute("COMMENT ON COLUMN port_widgets.size IS NULL")
+            report = verify(a, known, model)
+            assert not report.ok
+            assert [(d.object, d.status, d.fields, d.note) for d in report.differences] == [
+                ("column port_widgets.size", "changed", ("comment",), "comment missing")
+            ]
+            assert "column port_widgets.size - comment missing" in render_text(report)
+            with pytest.raises(
+                BaselineMismatch, match=re.escape("COMMENT ON COLUMN public.port_widgets.size")
+            ):
+                prove_same(replayed, loaded)
+
+            # A grant the migrations made and the database lacks is drift; one made by hand
+            # beyond them is information.
+            b.execute(f"REVOKE SELECT ON port_levels FROM {ROLE}")
+            b.execute(f"GRANT INSERT ON port_levels TO {ROLE}")
+            report = verify(b, known, model)
+            assert [(d.object, d.fields, d.note) for d in report.differences] == [
+                ("table port_levels", ("privileges",), f"lacks {ROLE} SELECT")
+            ]
+            assert report.information == (
+                f"table port_levels: {ROLE} INSERT (not granted by the migrations)",
+            )
+            b.execute(f"GRANT SELECT ON port_levels TO {ROLE}")
+            report = verify(b, known, model)
+            assert report.ok and len(report.information) == 1
+            assert "information, not drift" in report.headline()
+
+
+def test_the_proof_names_a_row_the_baseline_lacks(
+    seeded: dict[str, Any], base_env: dict[str, str]
+) -> None:
+    known = load_from(seeded["into"])
+    with (
+        role(base_env, ROLE),
+        scratch_database(base_env) as first,
+        scratch_database(base_env) as second,
+    ):
+        for env in (first, second):
+            with connect(make_settings(env)) as conn:
+                migrator.migrate(conn, known, replay=True)
+        with connect(make_settings(second)) as conn:
+            conn.execute("DELETE FROM port_levels WHERE name = 'HIGH'")
+        assert database_state(make_settings(first)) != database_state(make_settings(second))
+        with pytest.raises(BaselineMismatch) as caught:
+            prove_same(make_settings(first), make_settings(second))
+    message = str(caught.value)
+    assert (
+        "the replay has `INSERT INTO public.port_levels (id, name, rank, note) VALUES (2, 'HIGH'"
+        in message
+    )
+    assert "the baseline has nothing there" in message
+
+
+def test_a_baseline_that_cannot_equal_the_replay_fails_the_regeneration_naming_why(
+    base_env: dict[str, str], tmp_path: Path
+) -> None:
+    into, snapshots = tmp_path / "into", tmp_path / "snapshots"
+    into.mkdir()
+    snapshots.mkdir()
+    source = upstream(tmp_path, "20990113000000_port_stale_matview.ts")
+    result = port(base_env, "--from", source, "--into", into, "--snapshots", snapshots)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "1 ported and verified" in result.stdout  # Knex and Bazooka's replay agree
+    assert (
+        "BASELINE NOT PROVEN: the baseline does not leave what the replay leaves: the replay has "
+        "`-- rows of materialized view port_counts: 1, md5 "
+    ) in result.stdout
+    assert list(snapshots.iterdir()) == []  # nothing regenerated

@@ -193,6 +193,10 @@ DRIFTS: dict[str, tuple[str, set[tuple[str, str]]]] = {
         "ALTER TABLE wallets ENABLE ROW LEVEL SECURITY",
         {("table wallets", "changed")},
     ),
+    "owner's privilege revoked": (
+        "REVOKE TRUNCATE ON orders FROM CURRENT_USER",
+        {("table orders", "changed")},
+    ),
 }
 
 
@@ -255,6 +259,35 @@ def test_a_replaced_function_is_caught(conn: Connection, tmp_path: Path) -> None
     assert found(report) == {("function twice(v integer)", "changed")}
     assert report.differences[0].fields == ("definition",)
     assert "v + v" in report.differences[0].live["definition"]  # type: ignore[index]
+
+
+def test_grants_and_comments_beyond_the_migrations_are_information_not_drift(
+    migrated: Connection, scratch_db: dict[str, str]
+) -> None:
+    migrated.execute("GRANT SELECT ON orders TO PUBLIC")
+    migrated.execute('GRANT SELECT ("orderId") ON fills TO PUBLIC')
+    migrated.execute("GRANT USAGE ON SCHEMA public TO pg_read_all_data")
+    migrated.execute("ALTER DEFAULT PRIVILEGES GRANT SELECT ON TABLES TO pg_read_all_data")
+    migrated.execute("COMMENT ON TABLE wallets IS 'kept by ops'")
+    report = verify(migrated, bundled())
+    assert report.ok, report.headline()
+    assert report.information == (
+        "schema public: pg_read_all_data USAGE (not granted by the migrations)",
+        "default privileges for (migrator) on tables: pg_read_all_data SELECT (not granted by "
+        "the migrations)",
+        "table orders: PUBLIC SELECT (not granted by the migrations)",
+        "table wallets: a comment the migrations did not write",
+        "column fills.orderId: PUBLIC SELECT (not granted by the migrations)",
+    )
+    result = cli(scratch_db, "verify", "--json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    document = json.loads(result.stdout)
+    assert document["ok"] is True and len(document["information"]) == 5
+    human = cli(scratch_db, "verify")
+    assert human.returncode == 0
+    assert "information: table orders: PUBLIC SELECT (not granted by the migrations)" in (
+        human.stdout
+    )
 
 
 def test_ender_runtime_functions_are_listed_not_counted(migrated: Connection) -> None:

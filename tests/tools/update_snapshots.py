@@ -11,8 +11,10 @@ migrations one at a time on a new database, up from empty then down from the hea
   single ``up`` from empty and after each single ``down`` from the top;
 * ``src/bazooka/postgres/data/schema_model.json.gz``: the canonical schema model of every step,
   up and down, read with the same catalog reader as ``bazooka verify``;
-* ``src/bazooka/postgres/data/baseline.sql``: the final schema that an empty database gets in
-  one transaction, from pg_dump of the replay's final state.
+* ``src/bazooka/postgres/data/baseline.sql``: what an empty database gets in one transaction,
+  from pg_dump of the replay's final state (schema, comments, privileges, rows, sequence
+  positions); before anything is written it is loaded into a second empty database, which
+  must then hold exactly what the replayed one holds (else nothing is written, exit 1).
 
 Review the diff: a changed fingerprint of an existing step means an existing migration changed,
 which must never happen. Neither data file is edited by hand; tests fail when they are stale.
@@ -21,10 +23,11 @@ which must never happen. Neither data file is edited by hand; tests fail when th
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import psycopg
@@ -32,9 +35,19 @@ import psycopg
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from tests.schema_dump import baseline_text, dump, fingerprint, normalize  # noqa: E402
+from tests.schema_dump import (  # noqa: E402
+    BaselineMismatch,
+    baseline_text,
+    dump,
+    fingerprint,
+    normalize,
+    prove_same,
+    state_dump,
+)
 
+from bazooka.errors import MigrationError  # noqa: E402
 from bazooka.postgres import migrator  # noqa: E402
+from bazooka.postgres.baseline import load_baseline, parse  # noqa: E402
 from bazooka.postgres.catalog import read_catalog  # noqa: E402
 from bazooka.postgres.connection import connect  # noqa: E402
 from bazooka.postgres.migrations_source import Migration, bundled  # noqa: E402
@@ -52,22 +65,67 @@ def model_of(conn: psycopg.Connection[tuple[object, ...]]) -> Objects:
 
 
 def main() -> None:
-    regenerate(bundled(), SNAPSHOTS, DATA)
+    try:
+        regenerate(bundled(), SNAPSHOTS, DATA)
+    except BaselineMismatch as exc:
+        sys.exit(f"update_snapshots: nothing written: {exc}")
 
 
-def regenerate(known: Sequence[Migration], snapshots: Path, data: Path) -> None:
-    """Write ``schema.sql`` and ``steps.json`` for ``known`` into ``snapshots``, the schema
-    model of every step and the baseline into ``data``."""
-    base = Settings.from_env()
-    name = f"bz_snap_{uuid.uuid4().hex[:8]}"
+@contextlib.contextmanager
+def scratch_database(base: Settings, prefix: str = "bz_snap") -> Iterator[Settings]:
+    """A new empty database on the server of ``base``, dropped afterwards."""
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
     admin_dsn = (
         f"host={base.db_hostname} port={base.db_port} dbname=postgres "
         f"user={base.db_username} password={base.db_password.get_secret_value()}"
     )
     with psycopg.connect(admin_dsn, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    settings = base.replace(db_name=name)
+        admin.execute(f'CREATE DATABASE "{name}"'.encode())
     try:
+        yield base.replace(db_name=name)
+    finally:
+        with psycopg.connect(admin_dsn, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'.encode())
+
+
+def make_baseline(replayed: Settings, known: Sequence[Migration]) -> str:
+    """The baseline file of ``known`` from the database they were replayed on."""
+    try:
+        return baseline_text(
+            state_dump(replayed),
+            [m.name for m in known],
+            migrations_digest(known),
+            replayed.db_username,
+        )
+    except ValueError as exc:
+        raise BaselineMismatch(f"the baseline cannot be written: {exc}") from exc
+
+
+def prove_baseline(
+    text: str, known: Sequence[Migration], replayed: Settings, empty: Settings
+) -> None:
+    """Load ``text`` into the ``empty`` database as ``bazooka run --migrate`` does, and require
+    that it then holds exactly what the ``replayed`` one holds (:func:`prove_same`: schema,
+    comments, privileges, owners, rows, sequence positions; the Knex rows, by the same
+    statements as a replay, are the migrator's and its tests' business). Raises
+    :class:`BaselineMismatch` naming the first difference."""
+    with connect(empty) as conn:
+        try:
+            loaded = load_baseline(conn, known, migrator.QUIET, parse(text))
+        except MigrationError as exc:
+            raise BaselineMismatch(f"the baseline does not load: {exc}") from exc
+        if loaded is None:
+            raise BaselineMismatch("the baseline did not load: the scratch database is not empty")
+    prove_same(replayed, empty)
+
+
+def regenerate(known: Sequence[Migration], snapshots: Path, data: Path) -> None:
+    """Write ``schema.sql`` and ``steps.json`` for ``known`` into ``snapshots``, the schema
+    model of every step and the baseline into ``data``. The baseline is proven first (loaded
+    into a second database and compared with the replay); when it differs, nothing is
+    written and :class:`BaselineMismatch` names the difference."""
+    base = Settings.from_env()
+    with scratch_database(base) as settings, scratch_database(base) as empty:
         top = len(known)
         up: dict[str, str] = {}
         down: dict[str, str] = {}
@@ -79,33 +137,35 @@ def regenerate(known: Sequence[Migration], snapshots: Path, data: Path) -> None:
                 migrator.migrate(conn, known[:i], replay=True)
                 up[f"{i:03d}"] = fingerprint(dump(settings, exclude_knex=True))
                 up_models.append(model_of(conn))
-            (snapshots / "schema.sql").write_text(normalize(dump(settings)))
+            schema = normalize(dump(settings))
             digest = migrations_digest(known)
             names = [m.name for m in known]
-            baseline = baseline_text(dump(settings, exclude_knex=True), names, digest)
-            (data / "baseline.sql").write_text(baseline)
+            baseline = make_baseline(settings, known)
+            prove_baseline(baseline, known, settings, empty)
             down[f"{top:03d}"] = up[f"{top:03d}"]
             down_models = {top: up_models[top]}
             for i in range(top - 1, -1, -1):
                 migrator.rollback(conn, known)
                 down[f"{i:03d}"] = fingerprint(dump(settings, exclude_knex=True))
                 down_models[i] = model_of(conn)
-        numbered = {f"{i + 1:03d}": m.name for i, m in enumerate(known)}
-        (snapshots / "steps.json").write_text(
-            json.dumps({"migrations": numbered, "up": up, "down": down}, indent=1) + "\n"
-        )
-        model = SchemaModel.from_walks(
-            names,
-            digest,
-            f"PostgreSQL {server}",
-            up_models,
-            [down_models[i] for i in range(top + 1)],
-        )
-        (data / "schema_model.json.gz").write_bytes(model.to_gzip())
-    finally:
-        with psycopg.connect(admin_dsn, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    print(f"wrote {snapshots}/schema.sql, steps.json and {data}/baseline.sql, schema_model.json.gz")
+    numbered = {f"{i + 1:03d}": m.name for i, m in enumerate(known)}
+    model = SchemaModel.from_walks(
+        names,
+        digest,
+        f"PostgreSQL {server}",
+        up_models,
+        [down_models[i] for i in range(top + 1)],
+    )
+    (snapshots / "schema.sql").write_text(schema)
+    (snapshots / "steps.json").write_text(
+        json.dumps({"migrations": numbered, "up": up, "down": down}, indent=1) + "\n"
+    )
+    (data / "baseline.sql").write_text(baseline)
+    (data / "schema_model.json.gz").write_bytes(model.to_gzip())
+    print(
+        f"wrote {snapshots}/schema.sql, steps.json and {data}/baseline.sql (proven equal to the "
+        "replay), schema_model.json.gz"
+    )
 
 
 if __name__ == "__main__":

@@ -91,6 +91,10 @@ def test_review_lets_ddl_through_even_when_it_holds_a_select() -> None:
         (stmt("DO $$ BEGIN PERFORM 1; END $$"), "(DO) may read data"),
         (stmt("ALTER TABLE t ADD COLUMN c text", error="boom"), "errors"),
         (Statement("SELECT $1", [{"bytes_hex": "00"}]), "cannot inline"),
+        (stmt("CREATE ROLE readers NOLOGIN"), "cluster-wide"),
+        (stmt('GRANT "readers" TO "dydx_dev"'), "cluster-wide"),
+        (stmt("GRANT CONNECT ON DATABASE dydx_dev TO readers"), "cluster-wide"),
+        (stmt("ALTER DATABASE dydx_dev SET work_mem = '64MB'"), "cluster-wide"),
     ],
 )
 def test_review_flags_what_needs_a_person(statement: Statement, reason: str) -> None:
@@ -188,3 +192,15 @@ def test_resolve_name_accepts_every_spelling(argument: str, expected: str) -> No
 def test_resolve_name_refuses_unknown_names() -> None:
     with pytest.raises(UsageError, match="matches no"):
         resolve_name("20990101_nope", ["20230111_b.js"])
+
+
+def test_review_lets_privileges_and_comments_on_objects_through() -> None:
+    statements = [
+        stmt("GRANT SELECT ON port_levels TO readers"),
+        stmt("GRANT USAGE ON SCHEMA public TO readers"),
+        stmt("ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT ON TABLES TO readers"),
+        stmt("REVOKE ALL ON FUNCTION f() FROM PUBLIC"),
+        stmt('comment on column "port_widgets"."size" is \'grams\''),
+        stmt("ALTER TABLE port_levels OWNER TO readers"),
+    ]
+    assert review(statements, "up") == ([], [])

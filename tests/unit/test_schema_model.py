@@ -258,3 +258,104 @@ def test_a_missing_and_an_unexpected_object_with_one_definition_look_renamed() -
     ]
     assert differences[1].note == "renamed? now orders_id_idx"
     assert differences[0].to_dict()["renamed"] == "orders_pkey"
+
+
+def _deployed(**changes: Any) -> dict[str, Any]:
+    """The test document with comments and privileges on its table, column and schema."""
+    doc = document()
+    doc["relations"][0] = {
+        **doc["relations"][0],
+        "comment": "orders",
+        "grants": ["readers SELECT"],
+        "revokes": None,
+    }
+    doc["columns"][0] = {**doc["columns"][0], "comment": "the id", "grants": ["readers UPDATE"]}
+    doc["schema_grants"] = ["readers USAGE"]
+    doc["default_privileges"] = [
+        {"role": "(migrator)", "schema": "public", "objects": "r", "entries": ["readers SELECT"]}
+    ]
+    for key, value in changes.items():
+        doc[key] = value
+    return doc
+
+
+def test_comments_and_privileges_are_attributes_and_objects_of_the_model() -> None:
+    model = canonical(_deployed())
+    assert model[("table", "orders")]["comment"] == "orders"
+    assert model[("table", "orders")]["privileges"] == ["readers SELECT"]
+    assert "privileges_revoked" not in model[("table", "orders")]
+    assert model[("column", "orders.id")]["privileges"] == ["readers UPDATE"]
+    assert model[("schema", "public")] == {"privileges": ["readers USAGE"]}
+    assert model[("default privileges", "for (migrator) on tables in schema public")] == {
+        "privileges": ["readers SELECT"]
+    }
+    # Without any, the model is what it was: nothing added to any object.
+    assert canonical(document()) == {
+        key: {k: v for k, v in attrs.items() if k not in ("comment", "privileges")}
+        for key, attrs in model.items()
+        if key[0] not in ("schema", "default privileges")
+    }
+
+
+def test_a_missing_or_changed_comment_is_drift_an_added_one_information() -> None:
+    expected = canonical(_deployed())
+    doc = _deployed()
+    doc["relations"][0] = {**doc["relations"][0], "comment": None}
+    doc["columns"][0] = {**doc["columns"][0], "comment": "renamed id"}
+    doc["columns"][1] = {**doc["columns"][1], "comment": "added by hand"}
+    live = canonical(doc)
+    differences = drift.diff(expected, live)
+    assert [(d.object, d.fields, d.note) for d in differences] == [
+        ("table orders", ("comment",), "comment missing"),
+        ("column orders.id", ("comment",), "comment changed"),
+    ]
+    assert drift.information(expected, live) == [
+        "column orders.note: a comment the migrations did not write"
+    ]
+
+
+def test_a_lacking_privilege_is_drift_an_extra_one_information() -> None:
+    expected = canonical(_deployed())
+    doc = _deployed(schema_grants=None, default_privileges=None)
+    doc["relations"][0] = {
+        **doc["relations"][0],
+        "grants": ["readers INSERT", "readers SELECT"],
+        "revokes": ["(owner) TRUNCATE"],
+    }
+    doc["columns"][0] = {**doc["columns"][0], "grants": None}
+    live = canonical(doc)
+    found = {d.object: d for d in drift.diff(expected, live)}
+    assert set(found) == {
+        "schema public",
+        "default privileges for (migrator) on tables in schema public",
+        "table orders",
+        "column orders.id",
+    }
+    assert found["table orders"].fields == ("privileges_revoked",)
+    assert found["table orders"].note == "lacks (owner) TRUNCATE"
+    assert found["column orders.id"].note == "lacks readers UPDATE"
+    assert found["schema public"].status == "changed" and found["schema public"].live == {}
+    assert drift.information(expected, live) == [
+        "table orders: readers INSERT (not granted by the migrations)"
+    ]
+    # Grants beyond the migrations' on the schema and by default: information only.
+    extra = canonical(
+        _deployed(
+            schema_grants=["readers USAGE", "ops USAGE"],
+            default_privileges=[
+                {"role": "ops", "schema": None, "objects": "S", "entries": ["readers USAGE"]}
+            ],
+        )
+    )
+    assert [d.object for d in drift.diff(expected, extra)] == [
+        "default privileges for (migrator) on tables in schema public"
+    ]
+    assert drift.information(expected, extra) == [
+        "schema public: ops USAGE (not granted by the migrations)",
+        "default privileges for ops on sequences: readers USAGE (not granted by the migrations)",
+    ]
+    report = SchemaReport(1, "x.js", "up", (), 3, 3, information=("table t: ro SELECT (x)",))
+    assert report.ok and report.to_dict()["information"] == ["table t: ro SELECT (x)"]
+    assert "information, not drift" in report.headline()
+    assert "information: table t: ro SELECT (x)" in render_text(report)
+    assert "information" not in SchemaReport(1, "x.js", "up", (), 3, 3).to_dict()

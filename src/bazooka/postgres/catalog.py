@@ -3,7 +3,8 @@
 ``bazooka verify`` must work inside Lambda, where there is no ``pg_dump``, and must not cost a
 query per table. So the whole schema (relations, columns, constraints, indexes, views,
 sequences, functions, triggers, types, extensions, policies, rules, statistics objects, and
-any operator, collation, text search object or event trigger) comes
+any operator, collation, text search object or event trigger), with their comments and
+privileges, the schema's privileges and the default privileges, comes
 back as ONE JSON document from ONE query, sent together with the settings it needs as a single
 simple-protocol message: one round trip, whatever the number of tables.
 
@@ -38,6 +39,16 @@ _SETTINGS = (
 _NOT_EXTENSION_MEMBER = """NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = '{cat}'::regclass
     AND d.objid = {oid} AND d.deptype = 'e')"""
 
+# A comment, and one privilege of an ACL as text: ``ro SELECT``, ``PUBLIC EXECUTE``,
+# ``(owner) DELETE``, ``ro SELECT WITH GRANT OPTION``. Grantors are not compared.
+_COMMENT = """(SELECT d.description FROM pg_description d WHERE d.classoid = '{cat}'::regclass
+    AND d.objoid = {oid} AND d.objsubid = 0)"""
+_ENTRY = (
+    "CASE WHEN a.grantee = 0 THEN 'PUBLIC' WHEN a.grantee = {owner} THEN '(owner)' "
+    "ELSE pg_get_userbyid(a.grantee)::text END || ' ' || a.privilege_type "
+    "|| CASE WHEN a.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END"
+)
+
 _QUERY = """
 WITH ns AS (SELECT oid FROM pg_namespace WHERE nspname = {schema}),
 rels AS (
@@ -56,30 +67,35 @@ SELECT json_build_object(
     'parents', (SELECT json_agg(i.inhparent::regclass::text ORDER BY i.inhseqno)
                 FROM pg_inherits i WHERE i.inhrelid = r.oid),
     'view', CASE WHEN r.relkind IN ('v', 'm') THEN pg_get_viewdef(r.oid) END,
-    'replica_identity', r.relreplident
+    'replica_identity', r.relreplident,
+    'comment', {rel_comment}, 'grants', {rel_grants}, 'revokes', {rel_revokes}
   ) ORDER BY r.relname) FROM rels r WHERE r.relkind IN ('r', 'p', 'f', 'v', 'm')),
  'columns', (SELECT json_agg(json_build_object(
     'relation', r.relname, 'name', a.attname, 'type', format_type(a.atttypid, a.atttypmod),
     'not_null', a.attnotnull, 'default', pg_get_expr(ad.adbin, ad.adrelid),
     'identity', a.attidentity, 'generated', a.attgenerated,
     'collation', CASE WHEN a.attcollation <> t.typcollation THEN co.collname END,
-    'storage', CASE WHEN a.attstorage <> t.typstorage THEN a.attstorage END
+    'storage', CASE WHEN a.attstorage <> t.typstorage THEN a.attstorage END,
+    'comment', cd.description, 'grants', {col_grants}
   ) ORDER BY r.relname, a.attnum)
   FROM rels r JOIN pg_attribute a ON a.attrelid = r.oid AND a.attnum > 0 AND NOT a.attisdropped
   JOIN pg_type t ON t.oid = a.atttypid
   LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
   LEFT JOIN pg_collation co ON co.oid = a.attcollation
+  LEFT JOIN pg_description cd ON cd.classoid = 'pg_class'::regclass AND cd.objoid = r.oid
+    AND cd.objsubid = a.attnum
   WHERE r.relkind IN ('r', 'p', 'f')),
  'constraints', (SELECT json_agg(json_build_object(
     'relation', r.relname, 'name', c.conname, 'type', c.contype,
     'definition', pg_get_constraintdef(c.oid), 'validated', c.convalidated,
     'triggers_disabled', EXISTS (SELECT 1 FROM pg_trigger t
-                                 WHERE t.tgconstraint = c.oid AND t.tgenabled = 'D')
+                                 WHERE t.tgconstraint = c.oid AND t.tgenabled = 'D'),
+    'comment', {con_comment}
   ) ORDER BY r.relname, c.conname)
   FROM pg_constraint c JOIN rels r ON r.oid = c.conrelid),
  'indexes', (SELECT json_agg(json_build_object(
     'relation', r.relname, 'name', ic.relname, 'definition', pg_get_indexdef(i.indexrelid),
-    'unique', i.indisunique, 'valid', i.indisvalid
+    'unique', i.indisunique, 'valid', i.indisvalid, 'comment', {idx_comment}
   ) ORDER BY ic.relname)
   FROM pg_index i JOIN rels r ON r.oid = i.indrelid JOIN pg_class ic ON ic.oid = i.indexrelid),
  'sequences', (SELECT json_agg(json_build_object(
@@ -91,17 +107,19 @@ SELECT json_build_object(
                  JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
                  WHERE d.classid = 'pg_class'::regclass AND d.objid = r.oid
                    AND d.refclassid = 'pg_class'::regclass AND d.deptype IN ('a', 'i')
-                 LIMIT 1)
+                 LIMIT 1),
+    'comment', {rel_comment}, 'grants', {seq_grants}, 'revokes', {seq_revokes}
   ) ORDER BY r.relname) FROM rels r JOIN pg_sequence s ON s.seqrelid = r.oid),
  'functions', (SELECT json_agg(json_build_object(
     'name', p.proname, 'arguments', pg_get_function_identity_arguments(p.oid),
     'kind', p.prokind, 'returns', pg_get_function_result(p.oid),
-    'definition', CASE WHEN p.prokind <> 'a' THEN pg_get_functiondef(p.oid) END
+    'definition', CASE WHEN p.prokind <> 'a' THEN pg_get_functiondef(p.oid) END,
+    'comment', {proc_comment}, 'grants', {proc_grants}, 'revokes', {proc_revokes}
   ) ORDER BY p.proname, pg_get_function_identity_arguments(p.oid))
   FROM pg_proc p WHERE p.pronamespace = (SELECT oid FROM ns) AND {proc_not_member}),
  'triggers', (SELECT json_agg(json_build_object(
     'relation', r.relname, 'name', t.tgname, 'definition', pg_get_triggerdef(t.oid),
-    'enabled', t.tgenabled
+    'enabled', t.tgenabled, 'comment', {trg_comment}
   ) ORDER BY r.relname, t.tgname)
   FROM pg_trigger t JOIN rels r ON r.oid = t.tgrelid WHERE NOT t.tgisinternal),
  'types', (SELECT json_agg(json_build_object(
@@ -117,7 +135,8 @@ SELECT json_build_object(
                                    ORDER BY a.attnum)
                    FROM pg_attribute a WHERE a.attrelid = t.typrelid AND t.typrelid <> 0
                      AND a.attnum > 0 AND NOT a.attisdropped),
-    'subtype', (SELECT format_type(g.rngsubtype, NULL) FROM pg_range g WHERE g.rngtypid = t.oid)
+    'subtype', (SELECT format_type(g.rngsubtype, NULL) FROM pg_range g WHERE g.rngtypid = t.oid),
+    'comment', {type_comment}, 'grants', {type_grants}, 'revokes', {type_revokes}
   ) ORDER BY t.typname)
   FROM pg_type t WHERE t.typnamespace = (SELECT oid FROM ns)
     AND t.typtype IN ('b', 'c', 'd', 'e', 'r')
@@ -132,12 +151,33 @@ SELECT json_build_object(
     'permissive', p.polpermissive,
     'roles', (SELECT json_agg(CASE WHEN x = 0 THEN 'public' ELSE pg_get_userbyid(x)::text END
                               ORDER BY 1) FROM unnest(p.polroles) x),
-    'using', pg_get_expr(p.polqual, p.polrelid), 'check', pg_get_expr(p.polwithcheck, p.polrelid)
+    'using', pg_get_expr(p.polqual, p.polrelid), 'check', pg_get_expr(p.polwithcheck, p.polrelid),
+    'comment', {pol_comment}
   ) ORDER BY r.relname, p.polname) FROM pg_policy p JOIN rels r ON r.oid = p.polrelid),
  'rules', (SELECT json_agg(json_build_object(
-    'relation', r.relname, 'name', w.rulename, 'definition', pg_get_ruledef(w.oid)
+    'relation', r.relname, 'name', w.rulename, 'definition', pg_get_ruledef(w.oid),
+    'comment', {rule_comment}
   ) ORDER BY r.relname, w.rulename)
   FROM pg_rewrite w JOIN rels r ON r.oid = w.ev_class WHERE w.rulename <> '_RETURN'),
+ 'schema_grants', (SELECT json_agg(x.e ORDER BY x.e) FROM (
+    SELECT DISTINCT {schema_entry} AS e
+    FROM pg_namespace n, aclexplode(n.nspacl) a
+    WHERE n.oid = (SELECT oid FROM ns) AND a.grantee NOT IN (0, n.nspowner)) x),
+ 'default_privileges', (SELECT json_agg(json_build_object(
+    'role', CASE WHEN da.defaclrole = (SELECT oid FROM pg_roles WHERE rolname = current_user)
+                 THEN '(migrator)' ELSE pg_get_userbyid(da.defaclrole)::text END,
+    'schema', (SELECT nspname FROM pg_namespace WHERE oid = da.defaclnamespace),
+    'objects', da.defaclobjtype,
+    'entries', (SELECT json_agg(x.e ORDER BY x.e) FROM (
+                  SELECT {default_entry} AS e FROM aclexplode(da.defaclacl) a
+                  EXCEPT SELECT {default_entry} FROM aclexplode({builtin}) a
+                  WHERE da.defaclnamespace = 0) x),
+    'revoked', (SELECT json_agg(x.e ORDER BY x.e) FROM (
+                  SELECT {default_entry} AS e FROM aclexplode({builtin}) a
+                  WHERE da.defaclnamespace = 0
+                  EXCEPT SELECT {default_entry} FROM aclexplode(da.defaclacl) a) x)
+  ) ORDER BY da.defaclrole, da.defaclnamespace, da.defaclobjtype)
+  FROM pg_default_acl da WHERE da.defaclnamespace IN (0, (SELECT oid FROM ns))),
  'statistics', (SELECT json_agg(json_build_object(
     'name', s.stxname, 'definition', pg_get_statisticsobjdef(s.oid)) ORDER BY s.stxname)
   FROM pg_statistic_ext s WHERE s.stxnamespace = (SELECT oid FROM ns)),
@@ -164,6 +204,24 @@ SELECT json_build_object(
 """
 
 
+def _comment(cat: str, oid: str) -> sql.SQL:
+    return sql.SQL(_COMMENT.format(cat=cat, oid=oid))
+
+
+def _acl(acl: str, kind: str, owner: str, *, revoked: bool = False) -> sql.SQL:
+    """Privileges granted beyond the object kind's default (or, ``revoked``, default ones
+    taken away), owner-relative: the owner is ``(owner)``, whoever owns the object."""
+    entry = _ENTRY.format(owner=owner)
+    effective = f"aclexplode(coalesce({acl}, acldefault('{kind}', {owner})))"
+    default = f"aclexplode(acldefault('{kind}', {owner}))"
+    first, second = (default, effective) if revoked else (effective, default)
+    # A NULL ACL is the default: nothing to explode (most objects; keeps the read cheap).
+    return sql.SQL(
+        f"CASE WHEN {acl} IS NOT NULL THEN (SELECT json_agg(x.e ORDER BY x.e) FROM ("
+        f"SELECT {entry} AS e FROM {first} a EXCEPT SELECT {entry} FROM {second} a) x) END"
+    )
+
+
 def catalog_query(schema: str = INDEXER_SCHEMA) -> sql.Composed:
     """The one SELECT that returns the schema as a JSON document."""
     return sql.SQL(_QUERY).format(
@@ -171,6 +229,31 @@ def catalog_query(schema: str = INDEXER_SCHEMA) -> sql.Composed:
         rel_not_member=sql.SQL(_NOT_EXTENSION_MEMBER.format(cat="pg_class", oid="c.oid")),
         proc_not_member=sql.SQL(_NOT_EXTENSION_MEMBER.format(cat="pg_proc", oid="p.oid")),
         type_not_member=sql.SQL(_NOT_EXTENSION_MEMBER.format(cat="pg_type", oid="t.oid")),
+        rel_comment=_comment("pg_class", "r.oid"),
+        rel_grants=_acl("r.relacl", "r", "r.relowner"),
+        rel_revokes=_acl("r.relacl", "r", "r.relowner", revoked=True),
+        seq_grants=_acl("r.relacl", "s", "r.relowner"),
+        seq_revokes=_acl("r.relacl", "s", "r.relowner", revoked=True),
+        col_grants=_acl("a.attacl", "c", "r.relowner"),
+        con_comment=_comment("pg_constraint", "c.oid"),
+        idx_comment=_comment("pg_class", "ic.oid"),
+        proc_comment=_comment("pg_proc", "p.oid"),
+        proc_grants=_acl("p.proacl", "f", "p.proowner"),
+        proc_revokes=_acl("p.proacl", "f", "p.proowner", revoked=True),
+        trg_comment=_comment("pg_trigger", "t.oid"),
+        type_comment=_comment("pg_type", "t.oid"),
+        type_grants=_acl("t.typacl", "T", "t.typowner"),
+        type_revokes=_acl("t.typacl", "T", "t.typowner", revoked=True),
+        pol_comment=_comment("pg_policy", "p.oid"),
+        rule_comment=_comment("pg_rewrite", "w.oid"),
+        schema_entry=sql.SQL(_ENTRY.format(owner="n.nspowner")),
+        default_entry=sql.SQL(_ENTRY.format(owner="da.defaclrole")),
+        # A database-wide entry replaces the built-in default (compared with it); one for a
+        # schema adds to it (its entries are all grants).
+        builtin=sql.SQL(
+            "acldefault(CASE da.defaclobjtype WHEN 'S' THEN 's' ELSE da.defaclobjtype END, "
+            "da.defaclrole)"
+        ),
     )
 
 

@@ -4,6 +4,16 @@ Each difference names one object and says whether it is **missing** (expected, n
 database), **unexpected** (in the database, not expected) or **changed** (both, with the
 attributes that differ). The parts of a missing or unexpected table (its columns, constraints,
 indexes, triggers...) are not listed one by one: the table's entry counts them instead.
+
+Comments and privileges are compared one way only, because operators legitimately add to what
+the migrations leave (a read-only role granted by hand, a comment for their colleagues):
+
+* a comment the migrations left that is missing or different is drift (``comment``); a
+  comment on an object the migrations left uncommented is information;
+* a privilege the migrations left that the database lacks is drift (``privileges``, or
+  ``privileges_revoked`` for a default privilege taken away); a privilege beyond them is
+  information, as is a schema grant or a default privilege nobody migrated
+  (:func:`information`).
 """
 
 from __future__ import annotations
@@ -17,6 +27,25 @@ from bazooka.postgres.schema_model import KINDS, ObjectKey, Objects, parent_tabl
 MISSING = "missing"
 UNEXPECTED = "unexpected"
 CHANGED = "changed"
+
+# Kinds that exist only to carry privileges: absent means "none", not "missing".
+PRIVILEGE_HOLDERS = frozenset({"schema", "default privileges"})
+
+
+def _lacking(expected: Mapping[str, Any], live: Mapping[str, Any]) -> list[str]:
+    """Privileges the expected state has and the live one lacks."""
+    granted = set(expected.get("privileges") or []) - set(live.get("privileges") or [])
+    taken = set(live.get("privileges_revoked") or []) - set(
+        expected.get("privileges_revoked") or []
+    )
+    return sorted(granted | taken)
+
+
+def _beyond(expected: Mapping[str, Any], live: Mapping[str, Any]) -> list[str]:
+    """Privileges the live state has beyond the expected one."""
+    granted = set(live.get("privileges") or []) - set(expected.get("privileges") or [])
+    kept = set(expected.get("privileges_revoked") or []) - set(live.get("privileges_revoked") or [])
+    return sorted(granted | kept)
 
 
 @dataclass(frozen=True)
@@ -52,6 +81,12 @@ class Difference:
             notes.append("with its " + ", ".join(f"{n} {k}(s)" for k, n in self.parts.items()))
         if self.renamed:
             notes.append(f"renamed? {'now' if self.status == MISSING else 'was'} {self.renamed}")
+        if "comment" in self.fields:
+            gone = (self.live or {}).get("comment") is None
+            notes.append("comment missing" if gone else "comment changed")
+        if {"privileges", "privileges_revoked"} & set(self.fields):
+            lacking = _lacking(self.expected or {}, self.live or {})
+            notes.append("lacks " + ", ".join(lacking))
         return "; ".join(notes)
 
     def to_dict(self) -> dict[str, Any]:
@@ -84,6 +119,18 @@ def _changed_fields(expected: Mapping[str, Any], live: Mapping[str, Any]) -> tup
     changed = []
     for name in sorted(set(expected) | set(live)):
         want, have = expected.get(name), live.get(name)
+        if name == "comment":
+            if want is not None and want != have:
+                changed.append(name)
+            continue
+        if name == "privileges":  # granted by the migrations, lacking live
+            if set(want or []) - set(have or []):
+                changed.append(name)
+            continue
+        if name == "privileges_revoked":  # a default privilege taken away live only
+            if set(have or []) - set(want or []):
+                changed.append(name)
+            continue
         if name == "columns":
             # Column order counts among the columns both sides have; an added or missing
             # column is reported as such, not again as a different order.
@@ -110,6 +157,11 @@ def diff(expected: Objects, live: Objects) -> list[Difference]:
             fields = _changed_fields(want, have)
             if fields:
                 out.append(Difference(kind, name, CHANGED, want, have, fields))
+            continue
+        if kind in PRIVILEGE_HOLDERS:
+            fields = _changed_fields(want or {}, have or {})
+            if fields:
+                out.append(Difference(kind, name, CHANGED, want or {}, have or {}, fields))
             continue
         attrs = want if want is not None else have
         owner = parent_table(key, attrs or {})
@@ -151,6 +203,25 @@ def _pair_renames(differences: list[Difference]) -> list[Difference]:
         replace(d, renamed=pairs[(d.kind, d.name)]) if (d.kind, d.name) in pairs else d
         for d in differences
     ]
+
+
+def information(expected: Objects, live: Objects) -> list[str]:
+    """What the database has beyond the expected state and is not drift: privileges and
+    comments added to objects the migrations created (or to the schema, or as default
+    privileges). Objects that are themselves unexpected are drift, reported by :func:`diff`."""
+    out = []
+    for key in sorted(expected.keys() | live.keys(), key=_order):
+        kind, name = key
+        want, have = expected.get(key), live.get(key)
+        if have is None or (want is None and kind not in PRIVILEGE_HOLDERS):
+            continue
+        want = want or {}
+        beyond = _beyond(want, have)
+        if beyond:
+            out.append(f"{kind} {name}: {', '.join(beyond)} (not granted by the migrations)")
+        if want.get("comment") is None and have.get("comment") is not None:
+            out.append(f"{kind} {name}: a comment the migrations did not write")
+    return out
 
 
 def summary(differences: list[Difference]) -> dict[str, int]:

@@ -17,8 +17,13 @@ What is normalised, and why (server-version noise must not count as drift):
 * index definitions lose ``CREATE [UNIQUE] INDEX name ON table``: name and table are the key;
   ``NOT VALID`` is an attribute of its own rather than a suffix of a constraint definition;
 * a ``DEFAULT NULL`` (with or without a cast) is no default: both insert NULL;
-* extension versions are not compared (a server's packaging chooses them), nor are owners,
-  privileges, comments and tablespaces, which belong to the deployment, not to the migrations.
+* extension versions are not compared (a server's packaging chooses them), nor are owners and
+  tablespaces, which belong to the deployment, not to the migrations;
+* comments and privileges are attributes (``comment``, ``privileges``, ``privileges_revoked``)
+  of the object they are on, privileges as the difference from the kind's default ACL, with
+  the owner written ``(owner)`` whoever owns it (grantors are not compared); the schema's
+  grants to named roles and the default privileges are objects of their own. What counts as
+  drift among them, and what is only information, is :mod:`bazooka.postgres.drift`'s.
 
 The expected schema of every step is :mod:`bazooka.postgres.schema_steps`.
 """
@@ -45,6 +50,8 @@ BOOKKEEPING_RELATIONS = frozenset(
 )
 # Kinds in report order: containers before their parts.
 KINDS = (
+    "schema",
+    "default privileges",
     "extension",
     "type",
     "sequence",
@@ -83,6 +90,15 @@ _STORAGE = {"p": "plain", "e": "external", "m": "main", "x": "extended"}
 _REPLICA_IDENTITY = {"d": None, "n": "nothing", "f": "full", "i": "index"}
 _TRIGGER_ENABLED = {"O": "origin", "D": "disabled", "R": "replica", "A": "always"}
 _POLICY_COMMANDS = {"r": "SELECT", "a": "INSERT", "w": "UPDATE", "d": "DELETE", "*": "ALL"}
+_DEFAULT_ACL_OBJECTS = {
+    "r": "tables",
+    "S": "sequences",
+    "f": "functions",
+    "T": "types",
+    "n": "schemas",
+}
+# What the catalog reader adds to any row: comments and privileges, not part of a definition.
+_DEPLOYED = ("comment", "grants", "revokes")
 _QUALIFIER = re.compile(r'(?<![\w."])("(?:[^"]|"")+"|[A-Za-z_][\w$]*)\.(?=["A-Za-z_])')
 _NULL_DEFAULT = re.compile(r"^NULL(::[\w .\"()\[\],]+)?$")
 _INDEX_HEAD = re.compile(r"^CREATE (?:UNIQUE )?INDEX .+? ON (?:ONLY )?.+? (USING .*)$", re.DOTALL)
@@ -137,8 +153,26 @@ def canonical(document: Mapping[str, Any]) -> Objects:
     for key, convert in _CONVERTERS:
         for row in document.get(key) or []:
             kind, name, attrs = convert(row, columns)
-            out[(kind, name)] = _compact(attrs)
+            out[(kind, name)] = _compact({**attrs, **_comment_and_privileges(row)})
+    schema_grants = document.get("schema_grants") or []
+    if schema_grants:
+        out[("schema", "public")] = {"privileges": sorted(schema_grants)}
+    for acl in document.get("default_privileges") or []:
+        objects = _DEFAULT_ACL_OBJECTS.get(acl["objects"], acl["objects"])
+        where = f" in schema {acl['schema']}" if acl.get("schema") else ""
+        name = f"for {acl['role']} on {objects}{where}"
+        out[("default privileges", name)] = _compact(
+            {"privileges": acl.get("entries"), "privileges_revoked": acl.get("revoked")}
+        )
     return out
+
+
+def _comment_and_privileges(row: Row) -> dict[str, Any]:
+    return {
+        "comment": row.get("comment"),
+        "privileges": sorted(row.get("grants") or []),
+        "privileges_revoked": sorted(row.get("revokes") or []),
+    }
 
 
 def _column(col: Row, _: Mapping[str, list[str]]) -> Canonical:
@@ -215,7 +249,7 @@ def _index(idx: Row, _: Mapping[str, list[str]]) -> Canonical:
 
 
 def _sequence(seq: Row, _: Mapping[str, list[str]]) -> Canonical:
-    return "sequence", seq["name"], {k: v for k, v in seq.items() if k != "name"}
+    return "sequence", seq["name"], {k: v for k, v in seq.items() if k not in ("name", *_DEPLOYED)}
 
 
 def _function(fn: Row, _: Mapping[str, list[str]]) -> Canonical:

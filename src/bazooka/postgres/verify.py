@@ -11,7 +11,9 @@ back to step N may differ from one migrated up to N. Both are legitimate; the li
 compared with each and the report is against the closer one (a match with either is clean).
 
 Functions whose name starts with ``dydx_`` are created by the indexer's ender service at start
-up, not by migrations; they are listed apart and do not count as drift.
+up, not by migrations; they are listed apart and do not count as drift. So are privileges and
+comments added beyond what the migrations left (``information``): operators grant read-only
+roles by hand. A comment or a privilege the migrations left and the database lacks is drift.
 """
 
 from __future__ import annotations
@@ -47,6 +49,8 @@ class SchemaReport:
     runtime_functions: tuple[str, ...] = ()
     other_walk_differences: int | None = None  # the other state's count, when it differs
     notes: tuple[str, ...] = field(default_factory=tuple)
+    # Privileges and comments beyond the migrations' (not drift), one line each.
+    information: tuple[str, ...] = field(default_factory=tuple)
 
     @property
     def ok(self) -> bool:
@@ -61,19 +65,26 @@ class SchemaReport:
 
     def headline(self) -> str:
         """One line: match, or how many differences and the first few objects."""
+        extra = (
+            f"; {len(self.information)} privilege(s) or comment(s) beyond the migrations "
+            "(information, not drift)"
+            if self.information
+            else ""
+        )
         if self.ok:
-            return f"schema matches {self.state} ({self.objects_expected} objects)"
+            return f"schema matches {self.state} ({self.objects_expected} objects){extra}"
         counts = drift.summary(list(self.differences))
         listed = self.differences[:SHOWN_IN_HEADLINE]
         shown = ", ".join(f"{d.object} {d.status}" for d in listed)
         hidden = len(self.differences) - len(listed)
         more = f", +{hidden} more" if hidden else ""
         parts = ", ".join(f"{n} {status}" for status, n in counts.items() if n)
-        return f"DRIFT against {self.state}: {parts}: {shown}{more}"
+        return f"DRIFT against {self.state}: {parts}: {shown}{more}{extra}"
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form (``bazooka verify --json``, the Lambda report)."""
-        return {
+        """JSON-ready form (``bazooka verify --json``, the Lambda report); ``information`` only
+        when there is some, so the document of a database without any keeps its keys."""
+        out: dict[str, Any] = {
             "ok": self.ok,
             "headline": self.headline(),
             "step": self.step,
@@ -88,6 +99,9 @@ class SchemaReport:
             "other_walk_differences": self.other_walk_differences,
             "notes": list(self.notes),
         }
+        if self.information:
+            out["information"] = list(self.information)
+        return out
 
 
 def recorded_step(conn: Connection, known: Sequence[Migration]) -> int:
@@ -148,8 +162,8 @@ def verify(
             for key, attrs in live.items()
             if key in expected or not (key[0] == "function" and key[1] in runtime)
         }
-        reports.append((walk, expected, drift.diff(expected, compared)))
-    (walk, expected, differences), other = sorted(reports, key=lambda r: len(r[2]))
+        reports.append((walk, expected, drift.diff(expected, compared), compared))
+    (walk, expected, differences, compared), other = sorted(reports, key=lambda r: len(r[2]))
     other_count = len(other[2]) if other[1] != expected else None
     notes = []
     if runtime:
@@ -167,6 +181,7 @@ def verify(
         runtime_functions=runtime,
         other_walk_differences=other_count,
         notes=tuple(notes),
+        information=tuple(drift.information(expected, compared)),
     )
 
 
@@ -216,6 +231,7 @@ def render_text(report: SchemaReport, target: str = "") -> str:
             f"  (against the same step {other}: {report.other_walk_differences} difference(s))"
         )
     lines += [f"  note: {note}" for note in report.notes]
+    lines += [f"  information: {line}" for line in report.information]
     for difference in report.differences:
         lines.append("")
         note = f" - {difference.note}" if difference.note else ""
