@@ -1,7 +1,8 @@
 """The ``bazooka`` command: a thin adapter over :func:`bazooka.runner.run`.
 
-Exit codes: 0 success; 1 a step failed (or, for ``status``, a service is unreachable);
-2 invalid input (event, flags or environment); 3 refused without force.
+Exit codes: 0 success; 1 a step failed (or, for ``status``, a service is unreachable; for a
+plan, a step it foresees failing); 2 invalid input (event, flags or environment); 3 refused
+without force.
 Machine output (``--json``) and the human summary go to stdout; JSON log lines go to stderr.
 """
 
@@ -18,7 +19,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn, TextIO
 
 from bazooka import __version__
-from bazooka.errors import BazookaError, ExitCode, ForceRequired, InvalidEvent
+from bazooka.errors import (
+    BazookaError,
+    ExitCode,
+    ForceRequired,
+    InvalidEvent,
+    PlanForeseesFailure,
+)
 from bazooka.event import EVENT_FIELDS, BazookaEvent, parse_event, parse_event_json
 from bazooka.logs import LEVELS
 from bazooka.steps import STEPS
@@ -278,7 +285,13 @@ def _print_report(out: TextIO, report: Report) -> None:
     if report.dry_run:
         print_plan_details(console, report)
     if report.failure is not None:
-        label = "Refused" if isinstance(report.failure, ForceRequired) else "Failed"
+        label = (
+            "Refused"
+            if isinstance(report.failure, ForceRequired)
+            else "Would fail"
+            if isinstance(report.failure, PlanForeseesFailure)
+            else "Failed"
+        )
         console.print(f"[bold red]{label}[/]: {escape(str(report.failure))}")
 
 
