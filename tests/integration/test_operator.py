@@ -391,9 +391,13 @@ def test_plan_says_topics_above_target_are_left_as_they_are_and_exits_0(
     assert "topics_above_target: {'to-ender': {'partitions': 2, 'target': 1}}" in human.stdout
     report = run(BazookaEvent(create_kafka_topics=True), make_settings(env), dry_run=True)
     assert report.ok and report.steps[0].status is StepStatus.PLANNED
-    assert report.steps[0].headline().endswith(
-        "; 1 topic(s) have more partitions than their target, left as they are since Kafka "
-        "cannot shrink a topic: to-ender (2 > 1)"
+    assert (
+        report.steps[0]
+        .headline()
+        .endswith(
+            "; 1 topic(s) have more partitions than their target, left as they are since Kafka "
+            "cannot shrink a topic: to-ender (2 > 1)"
+        )
     )
     done = cli(env, "run", "--create-kafka-topics", "--json")
     assert done.returncode == 0
