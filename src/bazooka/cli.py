@@ -292,7 +292,7 @@ def _print_report(out: TextIO, report: Report) -> None:
             if isinstance(report.failure, PlanForeseesFailure)
             else "Failed"
         )
-        console.print(f"[bold red]{label}[/]: {escape(str(report.failure))}")
+        console.print(f"[bold red]{label}[/]: {escape(_message(report.failure))}")
 
 
 def _console(out: TextIO) -> Console:
@@ -356,11 +356,26 @@ def _fail(out: TextIO, as_json: bool, exc: BazookaError, code: ExitCode | None =
     """Say why nothing ran (a JSON document with ``--json``); the exit code: ``code``, or the
     error's own."""
     if as_json:
-        payload = {"ok": False, "error": str(exc), "kind": type(exc).__name__}
+        payload = {"ok": False, "error": _message(exc), "kind": type(exc).__name__}
         out.write(json.dumps(payload) + "\n")
     else:
-        sys.stderr.write(f"bazooka: {exc}\n")
+        sys.stderr.write(f"bazooka: {_message(exc)}\n")
     return code if code is not None else exc.exit_code
+
+
+def _message(exc: BazookaError) -> str:
+    """The error as the command line says it: a refusal names the refused steps' flags and
+    ``--force`` (after the original's sentence, which the Lambda error keeps alone)."""
+    if isinstance(exc, ForceRequired) and exc.steps:
+        from bazooka.plan import FORCE_REQUIRED_MESSAGE  # noqa: PLC0415
+
+        flags = " ".join(f"--{s.replace('_', '-')}" for s in exc.steps)
+        return (
+            f"{FORCE_REQUIRED_MESSAGE}: refused {flags} ({', '.join(exc.steps)}: destructive). "
+            f"Add --force to run them (bazooka run {flags} --force), or review them first with "
+            f"bazooka plan {flags} --force."
+        )
+    return str(exc)
 
 
 def _default_log_level(configured: str) -> str:

@@ -71,9 +71,16 @@ class ConfigError(BazookaError):
 
 
 class ForceRequired(BazookaError):  # noqa: N818
-    """A destructive step was asked for without ``force`` while force is required."""
+    """A destructive step was asked for without ``force`` while force is required.
+
+    ``steps``: the destructive steps the event asks for (what was refused).
+    """
 
     exit_code = ExitCode.FORCE_REQUIRED
+
+    def __init__(self, message: str, *, steps: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.steps = steps
 
 
 class OutOfTime(BazookaError):  # noqa: N818

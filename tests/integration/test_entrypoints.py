@@ -96,7 +96,10 @@ def test_destructive_flags_without_force_are_refused_with_exit_3(
     assert FORCE_MESSAGE in result.stderr
     as_json = cli(env, "run", "--json", f"--{field}")
     assert as_json.returncode == 3
-    assert json.loads(as_json.stdout)["error"] == FORCE_MESSAGE
+    error = json.loads(as_json.stdout)["error"]
+    flag = f"--{field.replace('_', '-')}"
+    assert error.startswith(FORCE_MESSAGE) and f"refused {flag} ({field}: destructive)" in error
+    assert f"Add --force to run them (bazooka run {flag} --force)" in error
 
 
 def _seed_redis(url: str) -> dict[int, int]:
