@@ -198,6 +198,8 @@ def test_a_driver_message_and_our_advice_read_as_sentences(base_env: dict[str, s
     report = json.loads(cli(env, "run", "--migrate", "--json").stdout)
     assert "?." not in report["error"] and ".." not in report["error"], report["error"]
     assert "Check DB_HOSTNAME" in report["error"]
+    # libpq's lines are sentences without their stops: joined, each keeps one.
+    assert "Connection refused. Is the server running" in report["error"], report["error"]
     redis = json.loads(cli(env, "run", "--clear-redis", "--force", "--json").stdout)
     assert ".." not in redis["error"] and "Check REDIS_URL" in redis["error"], redis["error"]
 
