@@ -153,7 +153,14 @@ class Run:
 
 def services(*args: str, state: str | None = None) -> None:
     """``scripts/services.py`` on this checkout's services (``state``: another state directory)."""
-    env = {**os.environ, "BAZOOKA_LOCAL_DIR": state} if state else None
+    env = None
+    if state:  # another state directory: its own ports.json, not this shell's port variables
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not (k.startswith("BAZOOKA_") and k.endswith("_PORT"))
+        }
+        env["BAZOOKA_LOCAL_DIR"] = state
     done = subprocess.run([*SERVICES, *args], capture_output=True, text=True, check=False, env=env)
     if done.returncode != 0:
         raise SystemExit(f"services.py {' '.join(args)} failed:\n{done.stderr}")

@@ -53,7 +53,13 @@ def state_dir() -> Path:
 
 
 def _services(state: Path, *args: str, ports: dict[str, str] | None = None) -> None:
-    env = {**os.environ, "BAZOOKA_LOCAL_DIR": str(state), **(ports or {})}
+    # The state directory's own ports (ports.json), never the deployment's port variables.
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not (k.startswith("BAZOOKA_") and k.endswith("_PORT"))
+    }
+    env.update({"BAZOOKA_LOCAL_DIR": str(state), **(ports or {})})
     result = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "services.py"), *args],
         env=env,
