@@ -151,8 +151,17 @@ class Run:
 # --- the services -----------------------------------------------------------------------------
 
 
-def services(*args: str) -> None:
-    done = subprocess.run([*SERVICES, *args], capture_output=True, text=True, check=False)
+def services(*args: str, state: str | None = None) -> None:
+    """``scripts/services.py`` on this checkout's services (``state``: another state directory)."""
+    env = None
+    if state:  # another state directory: its own ports.json, not this shell's port variables
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not (k.startswith("BAZOOKA_") and k.endswith("_PORT"))
+        }
+        env["BAZOOKA_LOCAL_DIR"] = state
+    done = subprocess.run([*SERVICES, *args], capture_output=True, text=True, check=False, env=env)
     if done.returncode != 0:
         raise SystemExit(f"services.py {' '.join(args)} failed:\n{done.stderr}")
 
@@ -330,7 +339,8 @@ def make_fault(
         elif kind == "restart-postgres":
             services("restart-pg")
         elif kind == "restart-redis":
-            services("restart-redis")
+            # The Redis of REDIS_URL: in the test suite, the tests' own (tests/own_services.py).
+            services("restart-redis", state=os.environ.get("BAZOOKA_REDIS_LOCAL_DIR"))
         elif kind == "kill-leader-broker":
             assert brokers is not None
             services("kill-broker", str(busiest_leader(brokers)))

@@ -27,11 +27,17 @@ The zip is compiled with an interpreter of the target version: this one if it ma
 ``python3.X`` from PATH. Hash-based, unchecked ``.pyc`` files are written, because the zip keeps
 file times only to 2 seconds, which would make timestamp-checked ones look stale. Without such an
 interpreter the zip is built without bytecode and the script says so.
+
+The zip records what it was built for in ``bazooka-lambda-build.json`` at its root (the Python
+version, the platform, whether it has bytecode and the C encoder): its binary wheels and
+bytecode only work on that Python, and ``scripts/lambda_rie.py serve`` refuses to run it on
+another.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import platform
 import shutil
 import subprocess
@@ -45,6 +51,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PLATFORMS = ["manylinux_2_28_x86_64", "manylinux2014_x86_64", "manylinux_2_17_x86_64"]
 BUILD_FILES = ("pyproject.toml", "setup.py", "README.md")  # with src/: what a wheel is built from
 WITHOUT_DEPENDENCIES = ("v4-proto",)  # its gRPC requirements are not used at runtime
+BUILD_INFO = "bazooka-lambda-build.json"  # at the zip's root: what it was built for
 
 
 def pip(*args: str) -> None:
@@ -164,6 +171,20 @@ def install(target: Path, python_version: str | None, builder: str | None = None
     shutil.rmtree(target / "bin", ignore_errors=True)
 
 
+def write_build_info(
+    target: Path, python_version: str, *, bytecode: bool, native: bool, machine: str = "x86_64"
+) -> None:
+    """Record what the packages in ``target`` were built for (``bazooka-lambda-build.json``)."""
+    info = {
+        "python_version": python_version,
+        "platform": f"{machine} Linux",
+        "bytecode": bytecode,
+        "c_encoder": native,
+        "built_by": "scripts/build_lambda_zip.py",
+    }
+    (target / BUILD_INFO).write_text(json.dumps(info, indent=2) + "\n")
+
+
 def build(python_version: str, output: Path, compiler: str | None) -> tuple[Path, bool]:
     """Build the zip at ``output``; with bytecode compiled by ``compiler`` unless it is None.
     Returns the zip and whether it holds the C encoder."""
@@ -173,6 +194,7 @@ def build(python_version: str, output: Path, compiler: str | None) -> tuple[Path
         native = bool(c_encoders(target))
         if compiler is not None:
             compile_bytecode(target, compiler)
+        write_build_info(target, python_version, bytecode=compiler is not None, native=native)
         output.parent.mkdir(parents=True, exist_ok=True)
         with zipfile.ZipFile(output, "w", zipfile.ZIP_DEFLATED) as archive:
             for path in sorted(target.rglob("*")):
@@ -182,7 +204,7 @@ def build(python_version: str, output: Path, compiler: str | None) -> tuple[Path
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
     parser.add_argument("--python-version", default="3.12")
     parser.add_argument("--output", type=Path, default=ROOT / "dist" / "bazooka-lambda.zip")
     parser.add_argument(
@@ -217,6 +239,14 @@ def main() -> int:
                 file=sys.stderr,
             )
         compile_bytecode(args.install_into, sys.executable)
+        here = f"{sys.version_info.major}.{sys.version_info.minor}"
+        write_build_info(
+            args.install_into,
+            here,
+            bytecode=True,
+            native=bool(c_encoders(args.install_into)),
+            machine=platform.machine(),
+        )
         print(f"installed into {args.install_into}; handler: bazooka.lambda_handler.handler")
         return 0
     compiler = compiler_for(args.python_version)

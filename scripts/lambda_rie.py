@@ -18,6 +18,12 @@ AWS's Python runtime interface client (``awslambdaric``, taken from ``--python``
 by default this checkout's ``.venv``, as the managed runtime provides it), listening on
 127.0.0.1 only. The function sees this process's environment. Ctrl-C stops what it started.
 
+A zip built by ``scripts/build_lambda_zip.py`` records its Python version
+(``bazooka-lambda-build.json``): its binary wheels and bytecode work on that version only, so
+``serve`` and :class:`Emulator` refuse to run it on an interpreter of another version (a 3.12
+zip on the 3.11 ``.venv`` fails at the first Kafka import), naming both versions and
+``--python-version``.
+
 The :class:`Emulator` class does the same for the tests and the cold-start benchmark. Each
 emulator listens on a free port found at run time (``BAZOOKA_RIE_PORT`` fixes it; the runtime
 API then uses the next port), never on the emulator's default 8080, and is stopped by the
@@ -177,6 +183,49 @@ def _children(pid: int) -> list[int]:
     return found
 
 
+BUILD_INFO = "bazooka-lambda-build.json"  # written at the zip's root by build_lambda_zip.py
+RUNTIME_VERSION = "python-version"  # in the runtime directory: the version bootstrap runs
+
+
+def python_version_of(python: str) -> str:
+    """``3.11``: the version of the interpreter ``python``."""
+    done = subprocess.run(
+        [python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise EmulatorError(f"cannot run {python}: {done.stderr.strip()}")
+    return done.stdout.strip()
+
+
+def zip_python_version(task_dir: Path) -> str:
+    """The Python version the unpacked zip in ``task_dir`` was built for."""
+    info = task_dir / BUILD_INFO
+    try:
+        return str(json.loads(info.read_text())["python_version"])
+    except (OSError, ValueError, KeyError) as exc:
+        raise EmulatorError(
+            f"{task_dir} does not say which Python it was built for ({BUILD_INFO} missing or "
+            f"unreadable: {exc}); rebuild it with scripts/build_lambda_zip.py --python-version "
+            "X.Y, X.Y being the version of the interpreter that runs it"
+        ) from None
+
+
+def check_python_version(task_dir: Path, runtime: str, python: str) -> None:
+    """Refuse to run a zip built for one Python version on an interpreter of another."""
+    built_for = zip_python_version(task_dir)
+    if built_for != runtime:
+        raise EmulatorError(
+            f"the function in {task_dir} was built for Python {built_for}, but the emulator "
+            f"would run it on Python {runtime} ({python}): its binary wheels and bytecode only "
+            f"work on {built_for}. Rebuild the zip with scripts/build_lambda_zip.py "
+            f"--python-version {runtime}, or serve it with --python pointing at a Python "
+            f"{built_for} that has {RUNTIME_CLIENT} installed."
+        )
+
+
 def prepare_runtime(directory: Path, python: str) -> Path:
     """Lay out a runtime directory (Lambda's ``/var/runtime``); return its ``bootstrap``.
 
@@ -208,6 +257,7 @@ def prepare_runtime(directory: Path, python: str) -> Path:
         f'exec "{python}" -S -m {RUNTIME_CLIENT} "$@"\n'
     )
     bootstrap.chmod(0o755)
+    (directory / RUNTIME_VERSION).write_text(python_version_of(python) + "\n")
     return bootstrap
 
 
@@ -273,6 +323,9 @@ class Emulator:
         binary: Path | None = None,
         port: int | None = None,
     ) -> None:
+        runtime = bootstrap.parent / RUNTIME_VERSION
+        if runtime.is_file():  # laid out by prepare_runtime: the version bootstrap runs
+            check_python_version(task_dir, runtime.read_text().strip(), str(bootstrap))
         self.task_dir = task_dir
         self.bootstrap = bootstrap
         self.log_path = log_path
@@ -414,6 +467,7 @@ def _serve(args: argparse.Namespace) -> int:
     if not (task_dir / "bazooka" / "lambda_handler.py").is_file():
         print(f"error: {task_dir} is not an unpacked Lambda zip", file=sys.stderr)
         return 2
+    check_python_version(task_dir, python_version_of(args.python), args.python)
     build()
     with serving(
         task_dir, os.environ, python=args.python, timeout_s=args.timeout, port=args.port
@@ -448,12 +502,16 @@ def follow(read_new: Callable[[], str], alive: Callable[[], bool]) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,
     )
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("build", help="go install the pinned emulator into the cache")
     commands.add_parser("path", help="print the cached emulator's path")
-    serve = commands.add_parser("serve", help="run an unpacked Lambda zip under the emulator")
+    serve = commands.add_parser(
+        "serve", help="run an unpacked Lambda zip under the emulator", allow_abbrev=False
+    )
     serve.add_argument("task_dir")
     serve.add_argument("--port", type=int, default=None, help="default: a free port")
     serve.add_argument("--timeout", type=int, default=900, help="function timeout, seconds")

@@ -1,7 +1,8 @@
 """The ``bazooka`` command: a thin adapter over :func:`bazooka.runner.run`.
 
-Exit codes: 0 success; 1 a step failed (or, for ``status``, a service is unreachable);
-2 invalid input (event, flags or environment); 3 refused without force.
+Exit codes: 0 success; 1 a step failed (or, for ``status``, a service is unreachable; for a
+plan, a step it foresees failing); 2 invalid input (event, flags or environment); 3 refused
+without force.
 Machine output (``--json``) and the human summary go to stdout; JSON log lines go to stderr.
 """
 
@@ -18,7 +19,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn, TextIO
 
 from bazooka import __version__
-from bazooka.errors import BazookaError, ExitCode, ForceRequired, InvalidEvent
+from bazooka.errors import (
+    BazookaError,
+    ExitCode,
+    ForceRequired,
+    InvalidEvent,
+    PlanForeseesFailure,
+)
 from bazooka.event import EVENT_FIELDS, BazookaEvent, parse_event, parse_event_json
 from bazooka.logs import LEVELS
 from bazooka.steps import STEPS
@@ -37,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="bazooka",
         description="Deploy or reset a dYdX v4 Indexer environment: migrations, Kafka topics, "
         "Redis, stateful orders to Vulcan.",
+        allow_abbrev=False,  # a tool guarding destructive steps never guesses `--fo` = `--force`
     )
     parser.add_argument(
         "--version",
@@ -49,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("run", "run the steps the event asks for"),
         ("plan", "show what `run` would do, changing nothing (same as run --dry-run)"),
     ):
-        cmd = sub.add_parser(name, help=help_text, description=help_text)
+        cmd = sub.add_parser(name, help=help_text, description=help_text, allow_abbrev=False)
         events = cmd.add_argument_group("event (one flag per BazookaEvent field)")
         for step in STEPS:
             needs = " (destructive: needs --force)" if step.destructive else ""
@@ -74,20 +82,58 @@ def build_parser() -> argparse.ArgumentParser:
             )
         _output_flags(cmd)
 
-    status = sub.add_parser("status", help="read-only state: migrations, lock, topics, Redis")
+    status = sub.add_parser(
+        "status", help="read-only state: migrations, lock, topics, Redis", allow_abbrev=False
+    )
     _output_flags(status)
     verify = sub.add_parser(
         "verify",
         help="compare the live schema with the one the recorded migrations produce "
         "(exit 0 match, 1 drift, 2 cannot verify)",
+        allow_abbrev=False,
     )
     _output_flags(verify)
     unlock = sub.add_parser(
         "unlock",
         help="release a migration lock left by a killed run (knex migrate:unlock)",
+        allow_abbrev=False,
     )
     _output_flags(unlock)
     return parser
+
+
+def _parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """Parse ``argv``; an unknown flag is an error (exit 2) naming the flags it may abbreviate.
+
+    Abbreviations are off for every command (``allow_abbrev=False``): ``--fo`` is not taken for
+    ``--force``, and the error names the full flag, so the mistake is obvious.
+    """
+    args, extras = parser.parse_known_args(argv)
+    if extras:
+        command = _subparser(parser, getattr(args, "command", None)) or parser
+        hints = []
+        for token in extras:
+            flag = token.split("=", 1)[0]
+            options = command._option_string_actions
+            full = sorted(o for o in options if o.startswith(flag) and "_" not in o)
+            if flag.startswith("--") and full:
+                hints.append(f"{flag} -> {' or '.join(full)}")
+        hint = (
+            f" (flags must be written in full, abbreviations are not accepted: {', '.join(hints)})"
+            if hints
+            else ""
+        )
+        command.error(f"unrecognized arguments: {' '.join(extras)}{hint}")
+    return args
+
+
+def _subparser(parser: argparse.ArgumentParser, name: str | None) -> argparse.ArgumentParser | None:
+    """The parser of the subcommand ``name``."""
+    for action in parser._subparsers._group_actions if parser._subparsers else ():
+        if isinstance(action, argparse._SubParsersAction) and name in action.choices:
+            chosen: argparse.ArgumentParser = action.choices[name]
+            return chosen
+    return None
 
 
 def _event_flag(add: Callable[..., argparse.Action], field: str, help_text: str) -> None:
@@ -155,7 +201,7 @@ def entrypoint() -> NoReturn:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line ``argv`` (default: ``sys.argv``); return the exit code."""
-    args = build_parser().parse_args(argv)
+    args = _parse(build_parser(), argv)
     out = sys.stdout
     try:
         from bazooka.envfiles import read_env_files  # noqa: PLC0415
@@ -239,8 +285,14 @@ def _print_report(out: TextIO, report: Report) -> None:
     if report.dry_run:
         print_plan_details(console, report)
     if report.failure is not None:
-        label = "Refused" if isinstance(report.failure, ForceRequired) else "Failed"
-        console.print(f"[bold red]{label}[/]: {escape(str(report.failure))}")
+        label = (
+            "Refused"
+            if isinstance(report.failure, ForceRequired)
+            else "Would fail"
+            if isinstance(report.failure, PlanForeseesFailure)
+            else "Failed"
+        )
+        console.print(f"[bold red]{label}[/]: {escape(_message(report.failure))}")
 
 
 def _console(out: TextIO) -> Console:
@@ -304,11 +356,26 @@ def _fail(out: TextIO, as_json: bool, exc: BazookaError, code: ExitCode | None =
     """Say why nothing ran (a JSON document with ``--json``); the exit code: ``code``, or the
     error's own."""
     if as_json:
-        payload = {"ok": False, "error": str(exc), "kind": type(exc).__name__}
+        payload = {"ok": False, "error": _message(exc), "kind": type(exc).__name__}
         out.write(json.dumps(payload) + "\n")
     else:
-        sys.stderr.write(f"bazooka: {exc}\n")
+        sys.stderr.write(f"bazooka: {_message(exc)}\n")
     return code if code is not None else exc.exit_code
+
+
+def _message(exc: BazookaError) -> str:
+    """The error as the command line says it: a refusal names the refused steps' flags and
+    ``--force`` (after the original's sentence, which the Lambda error keeps alone)."""
+    if isinstance(exc, ForceRequired) and exc.steps:
+        from bazooka.plan import FORCE_REQUIRED_MESSAGE  # noqa: PLC0415
+
+        flags = " ".join(f"--{s.replace('_', '-')}" for s in exc.steps)
+        return (
+            f"{FORCE_REQUIRED_MESSAGE}: refused {flags} ({', '.join(exc.steps)}: destructive). "
+            f"Add --force to run them (bazooka run {flags} --force), or review them first with "
+            f"bazooka plan {flags} --force."
+        )
+    return str(exc)
 
 
 def _default_log_level(configured: str) -> str:

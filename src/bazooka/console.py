@@ -35,6 +35,7 @@ _STYLE = {
     StepStatus.NOT_RUN: "[dim]· not run[/]",
     StepStatus.PLANNED: "[cyan]→ would run[/]",
     StepStatus.REFUSED: "[bold red]⊘ refused[/]",
+    StepStatus.WOULD_FAIL: "[bold red]✘ would fail[/]",
 }
 
 

@@ -7,6 +7,7 @@
      ├── ConfigError                  an environment variable is invalid           exit 2
      ├── ForceRequired                destructive step without force               exit 3
      ├── OutOfTime                    the Lambda time budget ran out before a step or retry
+     ├── PlanForeseesFailure          a plan (dry run) foresees a step failing         exit 1
      ├── UnexpectedError              a failure Bazooka did not anticipate (its cause kept)
      ├── PostgresError                PostgreSQL unreachable or a statement failed
      │    └── MigrationError          the migration engine refused or a migration failed
@@ -38,7 +39,7 @@ class ExitCode(IntEnum):
     """Process exit codes of the ``bazooka`` command, stable for scripts."""
 
     OK = 0
-    FAILED = 1  # a step failed (or, for ``status``, a service is unreachable)
+    FAILED = 1  # a step failed, or a plan foresees one failing (``status``: a service is down)
     INVALID_INPUT = 2  # event, flags or environment
     FORCE_REQUIRED = 3  # refused without force
 
@@ -70,13 +71,29 @@ class ConfigError(BazookaError):
 
 
 class ForceRequired(BazookaError):  # noqa: N818
-    """A destructive step was asked for without ``force`` while force is required."""
+    """A destructive step was asked for without ``force`` while force is required.
+
+    ``steps``: the destructive steps the event asks for (what was refused).
+    """
 
     exit_code = ExitCode.FORCE_REQUIRED
+
+    def __init__(self, message: str, *, steps: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.steps = steps
 
 
 class OutOfTime(BazookaError):  # noqa: N818
     """The remaining Lambda time is too short to start the next step or retry safely."""
+
+
+class PlanForeseesFailure(BazookaError):  # noqa: N818
+    """A dry run's plan foresees that a step would fail (exit 1, as the run would).
+
+    For example ``create_kafka_topics`` with ``KAFKA_REPLICATION_FACTOR`` above the broker
+    count, or ``migrate`` / ``rollback`` on a database that records migrations this Bazooka
+    does not ship.
+    """
 
 
 class UnexpectedError(BazookaError):

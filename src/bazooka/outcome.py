@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 
 class Outcome(Protocol):
@@ -91,6 +91,25 @@ class Plan(Outcome, Protocol):
     def then(self, earlier: EarlierSteps) -> EarlierSteps:
         """``earlier`` updated with this plan's effects (unchanged for most steps)."""
         ...
+
+
+@runtime_checkable
+class ForeseesFailure(Protocol):
+    """A plan that can tell, from what it read, that applying it would fail.
+
+    ``problem`` is then why (``None`` when nothing foreseeable stands in the way). A dry run
+    marks such a step ``would_fail`` and exits 1, as the run would.
+    """
+
+    @property
+    def problem(self) -> str | None:
+        """Why applying the plan would fail, or None."""
+        ...
+
+
+def foreseen_problem(plan: object) -> str | None:
+    """The failure ``plan`` foresees, if it can foresee one (:class:`ForeseesFailure`)."""
+    return plan.problem if isinstance(plan, ForeseesFailure) else None
 
 
 @dataclass(frozen=True)

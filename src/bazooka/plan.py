@@ -52,5 +52,7 @@ def check_force(event: BazookaEvent, *, force_required: bool) -> None:
     Unlike the original, which compares ``=== true`` here but executes on truthiness, the event
     holds only booleans by now, so a ``"true"`` string can never slip past.
     """
-    if force_required and not event.force and destructive_requests(event):
-        raise ForceRequired(FORCE_REQUIRED_MESSAGE)
+    refused = destructive_requests(event)
+    if force_required and not event.force and refused:
+        # The original's sentence, word for word (the Lambda error); the CLI adds the steps.
+        raise ForceRequired(FORCE_REQUIRED_MESSAGE, steps=tuple(refused))

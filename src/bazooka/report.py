@@ -23,6 +23,7 @@ class StepStatus(StrEnum):
     NOT_RUN = "not_run"  # a previous step failed or time ran out
     PLANNED = "planned"  # dry run: would run
     REFUSED = "refused"  # dry run: destructive, and force is required but not given
+    WOULD_FAIL = "would_fail"  # dry run: the plan foresees the step failing (``problem``)
 
 
 @dataclass
@@ -52,7 +53,11 @@ class StepOutcome:
         if self.status is StepStatus.NOT_RUN or self.outcome is None:
             return ""
         line = self.outcome.headline()
-        return f"{line} (refused without force)" if self.status is StepStatus.REFUSED else line
+        if self.status is StepStatus.REFUSED:
+            return f"{line} (refused without force)"
+        if self.status is StepStatus.WOULD_FAIL:
+            return f"{line}; WOULD FAIL: {self.error}"
+        return line
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""

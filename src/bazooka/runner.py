@@ -14,10 +14,16 @@ import time
 
 from bazooka.budget import TimeBudget, UnlimitedTime
 from bazooka.context import StepContext
-from bazooka.errors import BazookaError, ForceRequired, OutOfTime, UnexpectedError
+from bazooka.errors import (
+    BazookaError,
+    ForceRequired,
+    OutOfTime,
+    PlanForeseesFailure,
+    UnexpectedError,
+)
 from bazooka.event import BazookaEvent
 from bazooka.logs import emit
-from bazooka.outcome import EarlierSteps, Plan, Skipped
+from bazooka.outcome import EarlierSteps, Plan, Skipped, foreseen_problem
 from bazooka.plan import PlannedStep, check_force, plan
 from bazooka.progress import NullProgress, Progress
 from bazooka.report import Report, StepOutcome, StepStatus
@@ -38,9 +44,11 @@ def run(
 
     Raises :class:`~bazooka.errors.ForceRequired` before anything is contacted when a
     destructive step lacks ``force``. A dry run plans anyway (planning changes nothing): its
-    report marks those steps ``refused`` and holds the error as ``failure``. A failing step
-    does not raise: it ends the run and is recorded in the report (``report.ok`` is false and
-    ``report.failure`` holds the error).
+    report marks those steps ``refused`` and holds the error as ``failure``. A dry run whose
+    plans foresee a step failing (a plan's ``problem``) marks it ``would_fail`` and holds a
+    :class:`~bazooka.errors.PlanForeseesFailure` naming each, exit 1 as the run would. A failing
+    step does not raise: it ends the run and is recorded in the report (``report.ok`` is false
+    and ``report.failure`` holds the error).
     """
     refusal = _refusal(event, settings, dry_run=dry_run)
     planned = plan(event)
@@ -65,6 +73,8 @@ def run(
             if after is None:
                 break
             earlier = after
+        if dry_run and report.failure is None:
+            report.failure = _foreseen_failure(report.steps)
     finally:
         ctx.close()
         report.duration_s = time.monotonic() - started
@@ -112,11 +122,13 @@ def _run_step(
         planned: Plan = step.spec.plan(ctx, earlier)
         if report.dry_run:
             outcome.outcome = planned
-            outcome.status = (
-                StepStatus.REFUSED
-                if report.failure is not None and step.destructive
-                else StepStatus.PLANNED
-            )
+            outcome.error = foreseen_problem(planned)
+            if report.failure is not None and step.destructive:
+                outcome.status = StepStatus.REFUSED
+            elif outcome.error is not None:
+                outcome.status = StepStatus.WOULD_FAIL
+            else:
+                outcome.status = StepStatus.PLANNED
             after = planned.then(earlier)
         else:
             outcome.outcome = step.spec.apply(ctx, planned)
@@ -138,6 +150,17 @@ def _run_step(
         duration_s=round(outcome.duration_s, 3),
     )
     return after
+
+
+def _foreseen_failure(outcomes: list[StepOutcome]) -> PlanForeseesFailure | None:
+    """The error of a dry run whose plans foresee steps failing (None when none does)."""
+    doomed = [o for o in outcomes if o.status is StepStatus.WOULD_FAIL]
+    if not doomed:
+        return None
+    return PlanForeseesFailure(
+        f"The plan foresees {len(doomed)} step(s) failing, so the run would fail (exit 1): "
+        + "; ".join(f"{o.name}: {o.error}" for o in doomed)
+    )
 
 
 def _record_failure(

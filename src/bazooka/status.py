@@ -61,8 +61,17 @@ def _schema(conn: Connection) -> dict[str, Any]:
     try:
         report = verify(conn, bundled())
     except Exception as exc:  # noqa: BLE001 - must not hide the migration status beside it
-        return {"ok": None, "headline": f"cannot verify: {exc}", "differences": None}
+        return {"ok": None, "headline": cannot_verify(exc), "differences": None}
     return {"ok": report.ok, "headline": report.headline(), "differences": len(report.differences)}
+
+
+def cannot_verify(exc: BaseException) -> str:
+    """``cannot verify: <why>``, once: the verify errors already start with "Cannot verify"."""
+    message = str(exc)
+    prefix = "cannot verify:"
+    if message.lower().startswith(prefix):
+        message = message[len(prefix) :].lstrip()
+    return f"{prefix} {message}"
 
 
 def _kafka(settings: Settings) -> dict[str, Any]:

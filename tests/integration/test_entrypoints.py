@@ -96,7 +96,10 @@ def test_destructive_flags_without_force_are_refused_with_exit_3(
     assert FORCE_MESSAGE in result.stderr
     as_json = cli(env, "run", "--json", f"--{field}")
     assert as_json.returncode == 3
-    assert json.loads(as_json.stdout)["error"] == FORCE_MESSAGE
+    error = json.loads(as_json.stdout)["error"]
+    flag = f"--{field.replace('_', '-')}"
+    assert error.startswith(FORCE_MESSAGE) and f"refused {flag} ({field}: destructive)" in error
+    assert f"Add --force to run them (bazooka run {flag} --force)" in error
 
 
 def _seed_redis(url: str) -> dict[int, int]:
@@ -195,6 +198,8 @@ def test_a_driver_message_and_our_advice_read_as_sentences(base_env: dict[str, s
     report = json.loads(cli(env, "run", "--migrate", "--json").stdout)
     assert "?." not in report["error"] and ".." not in report["error"], report["error"]
     assert "Check DB_HOSTNAME" in report["error"]
+    # libpq's lines are sentences without their stops: joined, each keeps one.
+    assert "Connection refused. Is the server running" in report["error"], report["error"]
     redis = json.loads(cli(env, "run", "--clear-redis", "--force", "--json").stdout)
     assert ".." not in redis["error"] and "Check REDIS_URL" in redis["error"], redis["error"]
 

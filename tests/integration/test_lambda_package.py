@@ -9,7 +9,9 @@ import sys
 import zipfile
 from pathlib import Path
 
-from tests.helpers import MIGRATIONS
+import pytest
+
+from tests.helpers import MIGRATIONS, ROOT, load_script
 
 INVOKE = """
 import json, sys
@@ -105,3 +107,47 @@ def test_the_image_installs_what_the_zip_holds(tmp_path: Path, lambda_zip: Path)
     with zipfile.ZipFile(lambda_zip) as archive:
         shipped = {name for name in archive.namelist() if not name.endswith("/")}
     assert installed == shipped
+
+
+def test_the_zip_records_the_python_version_it_was_built_for(lambda_zip: Path) -> None:
+    with zipfile.ZipFile(lambda_zip) as archive:
+        info = json.loads(archive.read("bazooka-lambda-build.json"))
+    here = f"{sys.version_info.major}.{sys.version_info.minor}"
+    assert info["python_version"] == here
+    assert info["bytecode"] is True and info["platform"] == "x86_64 Linux"
+
+
+def test_the_emulator_refuses_a_zip_built_for_another_python(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A 3.12 zip on the 3.11 .venv failed only at the first Kafka import (cimpl)."""
+    here = f"{sys.version_info.major}.{sys.version_info.minor}"
+    other = "3.12" if here != "3.12" else "3.11"
+    built = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "build_lambda_zip.py"),
+            "--python-version",
+            other,
+            "--output",
+            str(tmp_path / "other.zip"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    assert built.returncode == 0, built.stderr
+    task = tmp_path / "task"
+    with zipfile.ZipFile(tmp_path / "other.zip") as archive:
+        archive.extractall(task)
+    rie = load_script("lambda_rie")
+
+    assert rie.main(["serve", str(task), "--python", sys.executable]) == 1
+    err = capsys.readouterr().err
+    assert f"built for Python {other}, but the emulator would run it on Python {here}" in err
+    assert f"--python-version {here}" in err
+
+    bootstrap = rie.prepare_runtime(tmp_path / "runtime", sys.executable)
+    with pytest.raises(rie.EmulatorError, match=f"built for Python {other}"):
+        rie.Emulator(task, bootstrap, {}, tmp_path / "emulator.log")

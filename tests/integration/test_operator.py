@@ -11,7 +11,7 @@ import psycopg
 import pytest
 import redis
 from confluent_kafka import Producer
-from confluent_kafka.admin import AdminClient
+from confluent_kafka.admin import AdminClient, NewTopic
 from rich.console import Console
 
 from bazooka import lambda_handler
@@ -315,3 +315,89 @@ def test_lambda_single_transaction_batch_out_of_time_applies_nothing(
     report = run(BazookaEvent(migrate=True), settings)
     assert report.ok and report.steps[0].status == StepStatus.SUCCEEDED
     assert report.steps[0].details["applied_count"] == 1
+
+
+# --- plans that foresee a failure exit 1, as the run would -------------------------------------
+
+
+def _plan_json(env: dict[str, str], *flags: str) -> tuple[int, dict[str, Any]]:
+    result = cli(env, "plan", "--json", *flags)
+    return result.returncode, json.loads(result.stdout)
+
+
+def test_plan_of_a_replication_factor_above_the_brokers_exits_1_as_the_run(
+    env: dict[str, str],
+) -> None:
+    rf3 = {**env, "KAFKA_REPLICATION_FACTOR": "3"}  # the default, on the single broker
+    code, plan = _plan_json(rf3, "--create-kafka-topics")
+    assert code == 1
+    (step,) = plan["steps"]
+    assert step["status"] == "would_fail" and plan["ok"] is False
+    assert "KAFKA_REPLICATION_FACTOR=3 exceeds the 1 broker(s)" in step["error"]
+    assert "The plan foresees 1 step(s) failing" in plan["error"]
+    human = cli(rf3, "plan", "--create-kafka-topics")
+    assert human.returncode == 1
+    text = " ".join(human.stdout.split())
+    assert "would fail" in text and "KAFKA_REPLICATION_FACTOR=3 exceeds the 1 broker(s)" in text
+    assert "Would fail: The plan foresees 1 step(s) failing" in text
+    assert cli(rf3, "run", "--create-kafka-topics").returncode == 1  # as foreseen
+    assert cli(env, "plan", "--create-kafka-topics").returncode == 0  # RF 1: fine
+
+
+def test_plan_of_migrate_or_rollback_past_migrations_not_shipped_exits_1(
+    env: dict[str, str],
+) -> None:
+    with connect(make_settings(env)) as conn:
+        migrator.migrate(conn, bundled())
+        conn.execute(
+            "INSERT INTO knex_migrations (name, batch, migration_time) "
+            "VALUES ('20990101000000_from_a_newer_indexer.js', 2, now())"
+        )
+    code, plan = _plan_json(env, "--migrate")
+    assert code == 1 and plan["steps"][0]["status"] == "would_fail"
+    assert "20990101000000_from_a_newer_indexer.js" in plan["steps"][0]["error"]
+    assert "migrate would be refused" in plan["error"]
+
+    code, plan = _plan_json(env, "--rollback", "--force")
+    assert code == 1 and plan["steps"][0]["status"] == "would_fail"
+    assert "so it has no down for them (20990101000000_from_a_newer_indexer.js)" in plan["error"]
+    assert plan["steps"][0]["details"]["unknown_in_latest_batch"] == [
+        "20990101000000_from_a_newer_indexer.js"
+    ]
+    assert cli(env, "run", "--rollback", "--force").returncode == 1  # as foreseen
+    # Without force the rollback is refused first (exit 3), as the run would be.
+    assert cli(env, "plan", "--rollback").returncode == 3
+
+
+def test_plan_of_a_send_without_to_vulcan_exits_1(env: dict[str, str]) -> None:
+    with connect(make_settings(env)) as conn:
+        migrator.migrate(conn, bundled())
+    code, plan = _plan_json(env, "--send-stateful-orders-to-vulcan")
+    assert code == 1 and plan["steps"][0]["status"] == "would_fail"
+    assert "topic to-vulcan does not exist" in plan["error"]
+    # Creating the topics first in the same event: nothing foreseen.
+    code, plan = _plan_json(env, "--create-kafka-topics", "--send-stateful-orders-to-vulcan")
+    assert code == 0, plan
+
+
+def test_plan_says_topics_above_target_are_left_as_they_are_and_exits_0(
+    env: dict[str, str],
+) -> None:
+    """Kafka cannot shrink a topic; the run leaves it and succeeds, so the plan exits 0."""
+    admin = AdminClient({"bootstrap.servers": env["KAFKA_BROKER_URLS"]})
+    admin.create_topics([NewTopic("to-ender", 2, 1)])["to-ender"].result()
+    human = cli(env, "plan", "--create-kafka-topics")
+    assert human.returncode == 0, human.stdout
+    assert "topics_above_target: {'to-ender': {'partitions': 2, 'target': 1}}" in human.stdout
+    report = run(BazookaEvent(create_kafka_topics=True), make_settings(env), dry_run=True)
+    assert report.ok and report.steps[0].status is StepStatus.PLANNED
+    assert (
+        report.steps[0]
+        .headline()
+        .endswith(
+            "; 1 topic(s) have more partitions than their target, left as they are since Kafka "
+            "cannot shrink a topic: to-ender (2 > 1)"
+        )
+    )
+    done = cli(env, "run", "--create-kafka-topics", "--json")
+    assert done.returncode == 0

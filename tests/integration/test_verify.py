@@ -13,7 +13,7 @@ import psycopg
 import pytest
 from psycopg import pq
 
-from bazooka.errors import MigrationError, UnknownMigrations
+from bazooka.errors import MigrationError, PostgresError, UnknownMigrations
 from bazooka.postgres import migrator
 from bazooka.postgres.catalog import read_catalog
 from bazooka.postgres.connection import connect
@@ -22,7 +22,7 @@ from bazooka.postgres.schema_model import canonical, without_bookkeeping
 from bazooka.postgres.schema_steps import SchemaModel
 from bazooka.postgres.verify import SchemaReport, verify
 from bazooka.settings import Settings
-from tests.helpers import cli, make_settings
+from tests.helpers import admin_dsn, cli, make_settings
 from tests.knex_fixture import knex_database
 
 Connection = psycopg.Connection[tuple[Any, ...]]
@@ -447,3 +447,29 @@ def test_a_plan_of_migrate_then_verify_expects_the_last_step(scratch_db: dict[st
     done = cli(scratch_db, "run", "--migrate", "--verify-schema", "--json")
     assert done.returncode == 0, done.stdout
     assert [s["status"] for s in json.loads(done.stdout)["steps"]] == ["succeeded", "succeeded"]
+
+
+def test_a_table_held_by_another_session_is_named_with_that_session(
+    migrated: Connection, db_settings: Settings
+) -> None:
+    """verify waits for DDL holding a table, then says which table and which session, as the
+    migration lock does, instead of "canceling statement due to lock timeout"."""
+    holder = psycopg.connect(admin_dsn(db_settings, db_settings.db_name), autocommit=False)
+    try:
+        holder.execute("SET application_name = 'someone-migrating'")
+        holder.execute("LOCK TABLE blocks IN ACCESS EXCLUSIVE MODE")
+        pid = holder.info.backend_pid
+        with pytest.raises(PostgresError) as err:
+            verify(migrated, bundled(), lock_timeout_s=0.5)
+        message = str(err.value)
+        assert (
+            "waited 0.5 s for a table of schema public locked in ACCESS EXCLUSIVE mode" in message
+        )
+        assert f"table public.blocks is held by session pid {pid} " in message
+        assert "application_name 'someone-migrating'" in message
+        assert "idle in transaction, query started 20" in message
+        assert "current query: 'LOCK TABLE blocks IN ACCESS EXCLUSIVE MODE'" in message
+        assert "canceling statement" not in message
+    finally:
+        holder.close()
+    assert verify(migrated, bundled()).ok  # the connection is usable again

@@ -11,7 +11,7 @@ import pytest
 
 from bazooka import steps
 from bazooka.budget import TimeBudget
-from bazooka.errors import ForceRequired, KafkaOperationError, OutOfTime
+from bazooka.errors import ForceRequired, KafkaOperationError, OutOfTime, PlanForeseesFailure
 from bazooka.event import BazookaEvent
 from bazooka.outcome import EarlierSteps, NoLaterEffect
 from bazooka.plan import plan
@@ -208,3 +208,48 @@ def test_a_dry_run_without_force_plans_everything_and_marks_the_refused(
         ("clear_redis", StepStatus.REFUSED),
     ]
     assert report.steps[1].headline() == "ran clear_redis (refused without force)"
+
+
+@dataclass(frozen=True)
+class Doomed(Ran):
+    """A plan that foresees its step failing."""
+
+    @property
+    def problem(self) -> str:
+        return f"{self.name} cannot work"
+
+
+def test_a_dry_run_marks_a_foreseen_failure_and_fails_as_the_run_would(
+    recorded: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    table = tuple(
+        dataclasses.replace(spec, plan=lambda ctx, earlier: Doomed("create_kafka_topics"))
+        if spec.name == "create_kafka_topics"
+        else spec
+        for spec in steps.STEPS
+    )
+    monkeypatch.setattr(steps, "STEPS", table)
+    event = BazookaEvent(migrate=True, create_kafka_topics=True, clear_redis=True, force=True)
+    report = run(event, Settings.from_env({}), dry_run=True)
+    assert recorded == []
+    assert [s.status for s in report.steps] == [
+        StepStatus.PLANNED,
+        StepStatus.WOULD_FAIL,
+        StepStatus.PLANNED,  # the rest of the plan is still shown
+    ]
+    assert isinstance(report.failure, PlanForeseesFailure) and not report.ok
+    assert report.failure.exit_code == 1
+    assert "create_kafka_topics: create_kafka_topics cannot work" in str(report.failure)
+    assert report.steps[1].headline() == (
+        "ran create_kafka_topics; WOULD FAIL: create_kafka_topics cannot work"
+    )
+    assert report.to_dict()["steps"][1]["error"] == "create_kafka_topics cannot work"
+
+    # Without force, the run would be refused first: the refusal (exit 3) is the failure.
+    refused = run(
+        BazookaEvent(create_kafka_topics=True, clear_redis=True),
+        Settings.from_env({}),
+        dry_run=True,
+    )
+    assert isinstance(refused.failure, ForceRequired)
+    assert [s.status for s in refused.steps] == [StepStatus.WOULD_FAIL, StepStatus.REFUSED]

@@ -71,6 +71,7 @@ SHAPES: dict[str, list[tuple[str, Outcome, dict[str, Any]]]] = {
                 "migrations_to_roll_back": LIST,
                 "locked": BOOL,
                 "unknown_recorded_migrations": LIST,
+                "unknown_in_latest_batch": LIST,
             },
         ),
         (
@@ -474,4 +475,5 @@ def test_statuses_are_the_documented_words() -> None:
         "not_run",
         "planned",
         "refused",
+        "would_fail",
     }

@@ -47,7 +47,8 @@ class CreationPlan:
         if self.topics.create and self.replication_factor > self.brokers:
             return (
                 f"KAFKA_REPLICATION_FACTOR={self.replication_factor} exceeds the "
-                f"{self.brokers} broker(s): creation would be refused"
+                f"{self.brokers} broker(s): creation would be refused (lower "
+                "KAFKA_REPLICATION_FACTOR or add brokers)"
             )
         return None
 
@@ -63,10 +64,14 @@ class CreationPlan:
         return out
 
     def headline(self) -> str:
-        """``would create N topic(s), grow M`` or ``nothing to do``."""
-        if not self.topics.changes_anything:
-            return "nothing to do"
-        return f"would create {len(self.topics.create)} topic(s), grow {len(self.topics.grow)}"
+        """``would create N topic(s), grow M`` or ``nothing to do`` (and the topics above
+        their target, which are left as they are)."""
+        line = (
+            f"would create {len(self.topics.create)} topic(s), grow {len(self.topics.grow)}"
+            if self.topics.changes_anything
+            else "nothing to do"
+        )
+        return line + _above_target_note(self.topics)
 
     def then(self, earlier: EarlierSteps) -> EarlierSteps:
         """Later steps of a dry run find the created topics, empty."""
@@ -96,9 +101,23 @@ class CreationResult:
     def headline(self) -> str:
         """``created N topic(s), grew M`` or ``nothing to do``."""
         topics = self.plan.topics
-        if not topics.changes_anything:
-            return "nothing to do"
-        return f"created {len(topics.create)} topic(s), grew {len(topics.grow)}"
+        line = (
+            f"created {len(topics.create)} topic(s), grew {len(topics.grow)}"
+            if topics.changes_anything
+            else "nothing to do"
+        )
+        return line + _above_target_note(topics)
+
+
+def _above_target_note(topics: TopicPlan) -> str:
+    """``; N topic(s) above target ...``: not a failure (the run succeeds), but said."""
+    if not topics.above_target:
+        return ""
+    names = ", ".join(f"{c.topic} ({c.partitions} > {c.target})" for c in topics.above_target)
+    return (
+        f"; {len(topics.above_target)} topic(s) have more partitions than their target, left "
+        f"as they are since Kafka cannot shrink a topic: {names}"
+    )
 
 
 def plan_creation(admin: AdminClient, settings: Settings) -> CreationPlan:

@@ -22,6 +22,9 @@ from typing import Any
 import psycopg
 from psycopg import pq, sql
 
+from bazooka.errors import PostgresError
+from bazooka.postgres.liveness import exclusive_holders
+
 Connection = psycopg.Connection[tuple[Any, ...]]
 
 INDEXER_SCHEMA = "public"
@@ -32,8 +35,9 @@ _SETTINGS = (
     "SET LOCAL DateStyle = 'ISO, MDY'; SET LOCAL IntervalStyle = 'postgres'; "
     "SET LOCAL extra_float_digits = 1; SET LOCAL bytea_output = 'hex'; "
     # Reading a definition waits for DDL that holds its table; never for ever.
-    "SET LOCAL lock_timeout = '30s';"
+    "SET LOCAL lock_timeout = {lock_timeout};"
 )
+LOCK_TIMEOUT_S = 30.0  # how long the read waits for DDL holding a table of the schema
 
 # Members of extensions are described by their extension, not one by one.
 _NOT_EXTENSION_MEMBER = """NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = '{cat}'::regclass
@@ -257,14 +261,20 @@ def catalog_query(schema: str = INDEXER_SCHEMA) -> sql.Composed:
     )
 
 
-def read_catalog(conn: Connection, schema: str = INDEXER_SCHEMA) -> dict[str, Any]:
+def read_catalog(
+    conn: Connection, schema: str = INDEXER_SCHEMA, *, lock_timeout_s: float = LOCK_TIMEOUT_S
+) -> dict[str, Any]:
     """The raw catalog document of ``schema`` (lists of rows by kind). Changes nothing.
 
     One message, one round trip: the settings, the query, and the end of the read. On an idle
     connection the read is its own read-only transaction; inside the caller's transaction it
     runs in a savepoint that is rolled back, so the caller's settings are left as they were.
+    A table held by DDL of another session is waited for ``lock_timeout_s`` at most; then
+    :class:`~bazooka.errors.PostgresError` names the table and the session holding it.
     """
-    settings = sql.SQL(_SETTINGS).format(schema=sql.Identifier(schema))
+    settings = sql.SQL(_SETTINGS).format(
+        schema=sql.Identifier(schema), lock_timeout=sql.Literal(f"{int(lock_timeout_s * 1000)}ms")
+    )
     query = catalog_query(schema)
     # Without autocommit, psycopg itself opens a transaction first: read inside it, then.
     idle = conn.autocommit and conn.info.transaction_status == pq.TransactionStatus.IDLE
@@ -281,11 +291,28 @@ def read_catalog(conn: Connection, schema: str = INDEXER_SCHEMA) -> dict[str, An
             if not cur.nextset():
                 raise RuntimeError("the catalog query returned no row")
         row = cur.fetchone()
-    except BaseException:
+    except BaseException as exc:
         if idle and conn.info.transaction_status != pq.TransactionStatus.IDLE:
             conn.execute("ROLLBACK")
+        if isinstance(exc, psycopg.errors.LockNotAvailable) and idle:
+            raise _held(conn, schema, lock_timeout_s) from exc
         raise
     if row is None or not isinstance(row[0], dict):
         raise RuntimeError("the catalog query returned no document")
     document: dict[str, Any] = row[0]
     return document
+
+
+def _held(conn: Connection, schema: str, waited_s: float) -> PostgresError:
+    """The error for a read that waited too long: which tables, held by which sessions."""
+    try:
+        holders = exclusive_holders(conn, schema)
+    except psycopg.Error:
+        holders = []
+    who = "; ".join(f"table {table} is held by {session.describe()}" for table, session in holders)
+    return PostgresError(
+        f"Cannot read the schema: waited {waited_s:g} s for a table of schema {schema} locked "
+        f"in ACCESS EXCLUSIVE mode by another session ("
+        + (who or "it was released just after the wait: run again")
+        + "). A migration or other DDL is running there: let it finish, then run again."
+    )

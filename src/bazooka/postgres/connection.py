@@ -64,6 +64,16 @@ def translated(what: str, settings: Settings) -> Iterator[None]:
 
 
 def one_line(exc: BaseException) -> str:
-    """The first meaningful line of a driver error (libpq messages span several lines)."""
-    text = " ".join(part.strip() for part in str(exc).splitlines() if part.strip())
-    return text or type(exc).__name__
+    """A driver error on one line: libpq's messages span several lines, each a sentence
+    without its stop (``Connection refused`` then ``Is the server running ...?``), so a line
+    that does not end with a stop or a colon gets a full stop before the next one. The last
+    line is left as it is (callers go on with their own sentence)."""
+    parts: list[str] = []
+    for line in str(exc).splitlines():
+        text = line.strip()
+        if not text:
+            continue
+        if parts and not parts[-1].endswith((".", "?", "!", ":", ";")):
+            parts[-1] += "."
+        parts.append(text)
+    return " ".join(parts) or type(exc).__name__

@@ -59,25 +59,51 @@ class Session:
     backend_start: datetime | None
     state: str | None
     query: str
+    query_start: datetime | None = None
 
     def describe(self) -> str:
         """``session pid 123 (application_name 'bazooka', client 10.0.0.5, started ..., ...)``."""
         started = self.backend_start.isoformat(timespec="seconds") if self.backend_start else "?"
+        since = (
+            f", query started {self.query_start.isoformat(timespec='seconds')}"
+            if self.query_start
+            else ""
+        )
         query = " ".join(self.query.split())
         if len(query) > SHOWN_QUERY:
             query = query[: SHOWN_QUERY - 3] + "..."
         return (
             f"session pid {self.pid} (application_name {self.application_name!r}, client "
             f"{self.client_addr or 'local socket'}, backend started {started}, "
-            f"{self.state or 'unknown state'}, current query: {query or '(none)'!r})"
+            f"{self.state or 'unknown state'}{since}, current query: {query or '(none)'!r})"
         )
 
 
 # The columns of a :class:`Session`, from ``pg_stat_activity a``.
 SESSION_COLUMNS = """
     a.pid, coalesce(a.application_name, ''), a.client_addr::text, a.backend_start, a.state,
-    coalesce(a.query, '')
+    coalesce(a.query, ''), a.query_start
 """
+
+_EXCLUSIVE_HOLDERS = f"""
+SELECT n.nspname || '.' || c.relname, {SESSION_COLUMNS}
+FROM pg_locks l
+JOIN pg_stat_activity a ON a.pid = l.pid
+JOIN pg_class c ON c.oid = l.relation
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE l.locktype = 'relation' AND l.granted AND l.mode = 'AccessExclusiveLock'
+  AND l.pid <> pg_backend_pid() AND n.nspname = %(schema)s
+  AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+ORDER BY 1, 2
+"""
+
+
+def exclusive_holders(conn: Connection, schema: str = "public") -> list[tuple[str, Session]]:
+    """The tables of ``schema`` another session holds in ACCESS EXCLUSIVE mode (DDL, as a
+    migration takes), with that session: what a reader of the catalog waits for."""
+    rows = conn.execute(_EXCLUSIVE_HOLDERS, {"schema": schema}).fetchall()
+    return [(str(table), Session(*columns)) for table, *columns in rows]
+
 
 _LOCK_SIGNS = f"""
 SELECT DISTINCT {SESSION_COLUMNS},

@@ -105,6 +105,11 @@ class MigratePlan:
             return TransactionMode.BASELINE
         return TransactionMode.of(self.migrations)
 
+    @property
+    def problem(self) -> str | None:
+        """Why ``migrate`` would be refused: the database records migrations we do not ship."""
+        return _unknown_problem("migrate", self.unknown)
+
     def to_dict(self) -> dict[str, Any]:
         """JSON form."""
         return {
@@ -300,6 +305,20 @@ class RollbackPlan:
     locked: bool
     unknown: tuple[str, ...]
     note: str | None = None  # why there is nothing to roll back, when an earlier step says so
+    unknown_in_batch: tuple[str, ...] = ()  # of the latest batch: no down shipped for them
+
+    @property
+    def problem(self) -> str | None:
+        """Why ``rollback`` would be refused: a migration of the latest batch has no down here
+        (this Bazooka does not ship it), or the database records others it does not ship."""
+        if self.unknown_in_batch:
+            return (
+                f"the latest batch ({self.batch}) holds {len(self.unknown_in_batch)} "
+                f"migration(s) this Bazooka does not ship, so it has no down for them "
+                f"({', '.join(self.unknown_in_batch)}): rollback would be refused, nothing "
+                "rolled back (use a Bazooka that bundles them; docs/maintainers.md)"
+            )
+        return _unknown_problem("rollback", self.unknown)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form."""
@@ -311,6 +330,7 @@ class RollbackPlan:
             "migrations_to_roll_back": names,
             "locked": self.locked,
             "unknown_recorded_migrations": list(self.unknown),
+            "unknown_in_latest_batch": list(self.unknown_in_batch),
         }
 
     def headline(self) -> str:
@@ -368,6 +388,18 @@ def plan_rollback(conn: Connection, known: Sequence[Migration]) -> RollbackPlan:
         ),
         locked=bool(state.locked),
         unknown=tuple(state.unknown),
+        unknown_in_batch=tuple(n for n in state.latest_batch_migrations if n not in by_name),
+    )
+
+
+def _unknown_problem(step: str, unknown: tuple[str, ...]) -> str | None:
+    """Why ``step`` would be refused when the database records ``unknown`` migrations."""
+    if not unknown:
+        return None
+    return (
+        f"the database records {len(unknown)} migration(s) this Bazooka does not ship "
+        f"({', '.join(unknown)}): {step} would be refused, nothing changed (this Bazooka is "
+        "behind that database; docs/maintainers.md)"
     )
 
 

@@ -25,7 +25,7 @@ from typing import Any
 from bazooka.errors import MigrationError, SchemaDrift, UnknownMigrations
 from bazooka.outcome import NoLaterEffect
 from bazooka.postgres import drift
-from bazooka.postgres.catalog import read_catalog
+from bazooka.postgres.catalog import LOCK_TIMEOUT_S, read_catalog
 from bazooka.postgres.connection import Connection
 from bazooka.postgres.migrations_source import Migration
 from bazooka.postgres.schema_model import canonical, without_bookkeeping
@@ -129,7 +129,11 @@ def recorded_step(conn: Connection, known: Sequence[Migration]) -> int:
 
 
 def verify(
-    conn: Connection, known: Sequence[Migration], model: SchemaModel | None = None
+    conn: Connection,
+    known: Sequence[Migration],
+    model: SchemaModel | None = None,
+    *,
+    lock_timeout_s: float = LOCK_TIMEOUT_S,
 ) -> SchemaReport:
     """Compare the live schema with the one ``known``'s first N migrations produce.
 
@@ -146,7 +150,7 @@ def verify(
             "tests/tools/update_snapshots.py)."
         )
     step = recorded_step(conn, known)
-    live = without_bookkeeping(canonical(read_catalog(conn)))
+    live = without_bookkeeping(canonical(read_catalog(conn, lock_timeout_s=lock_timeout_s)))
     runtime = tuple(
         sorted(
             name
