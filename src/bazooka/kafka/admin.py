@@ -45,6 +45,7 @@ RETRIABLE_CODES = frozenset(
         KafkaError.REQUEST_TIMED_OUT,
         KafkaError._TIMED_OUT,  # librdkafka's own: the request timed out locally
         KafkaError._TRANSPORT,  # librdkafka's own: the broker connection broke
+        KafkaError._NOENT,  # librdkafka's own: no leader known for the partition (yet)
         # A newly elected leader: not serving yet, or its high watermark not caught up (KIP-207).
         KafkaError.UNKNOWN_LEADER_EPOCH,
         KafkaError.FENCED_LEADER_EPOCH,

@@ -58,6 +58,8 @@ NOTHING_DELETED_CODES = frozenset(
         KafkaError.LEADER_NOT_AVAILABLE,
         KafkaError.UNKNOWN_TOPIC_OR_PART,
         KafkaError.OFFSET_OUT_OF_RANGE,  # the offset is above the high watermark: refused
+        KafkaError.POLICY_VIOLATION,  # a compacted topic refuses DeleteRecords
+        KafkaError.TOPIC_AUTHORIZATION_FAILED,
     }
 )
 
@@ -262,7 +264,9 @@ def apply_clear(
     if failed and len(stopped) == len(failed):
         # Only time ran out: a clean stop (the runner says what ran), not a Kafka failure.
         result = ClearResult(cleared, plan.missing, stopped=failed, partial=partial)
-        raise OutOfTime(f"{stopped[0]} ({result.removals()})", details=result)
+        raise OutOfTime(
+            f"{stopped[0]}; before stopping, the clear {result.removals()}", details=result
+        )
     result = ClearResult(cleared, plan.missing, failed, partial=partial)
     if failed:
         raise KafkaOperationError(
