@@ -187,10 +187,11 @@ def wait_for_leaders(brokers: str, within_s: float = 60) -> bool:
     return False
 
 
-def wait_in_sync(brokers: str, within_s: float = 180) -> None:
+def wait_in_sync(brokers: str, within_s: float = 180, replicas: int = 3) -> None:
     """Until every managed partition has a leader and every replica in sync: a broker started
     again must have caught up before the next one is killed, or a partition whose only in-sync
-    replica dies is left without a leader (unclean election is off) until it comes back."""
+    replica dies is left without a leader (unclean election is off) until it comes back.
+    A partition with fewer than ``replicas`` replicas (a topic some test created) stops it."""
     deadline = time.monotonic() + within_s
     while time.monotonic() < deadline:
         metadata = _admin(brokers).list_topics(timeout=10)
@@ -200,6 +201,17 @@ def wait_in_sync(brokers: str, within_s: float = 180) -> None:
             if name in MANAGED_TOPICS
             for p in t.partitions.values()
         ]
+        short = {
+            name
+            for name, t in metadata.topics.items()
+            if name in MANAGED_TOPICS
+            and any(len(p.replicas) < replicas for p in t.partitions.values())
+        }
+        if short:
+            raise SystemExit(
+                f"{', '.join(sorted(short))}: fewer than {replicas} replicas; delete the "
+                "managed topics of the cluster and run again"
+            )
         if parts and all(
             p.leader >= 0 and not p.error and len(p.isrs) == len(p.replicas) for p in parts
         ):

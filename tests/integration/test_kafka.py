@@ -381,6 +381,7 @@ def test_a_partition_without_any_leader_is_reported_unknown_and_fails_the_step(
         assert failure.value.details.headline().startswith("removed at least 14000 record(s)")
     finally:
         _services("start", "--only", "cluster")
+        _delete_managed_topics(brokers)  # leave no single-replica to-ender behind
 
 
 def test_unreachable_brokers_fail_clearly_within_the_timeout(base_env: dict[str, str]) -> None:
