@@ -22,7 +22,7 @@ from bazooka.kafka.clear import ClearResult as TopicsClearResult
 from bazooka.kafka.clear import TopicCleared, TopicToClear
 from bazooka.kafka.create import CreationPlan, CreationResult
 from bazooka.kafka.topics import MANAGED_TOPICS, plan_topics
-from bazooka.outcome import Outcome, Skipped, Unknown
+from bazooka.outcome import Outcome, Skipped
 from bazooka.postgres.lock import StaleLockRecovery
 from bazooka.postgres.maintenance import ClearPlan, ClearResult, ResetPlan, ResetResult
 from bazooka.postgres.migrations_source import bundled
@@ -313,10 +313,7 @@ SHAPES: dict[str, list[tuple[str, Outcome, dict[str, Any]]]] = {
         ),
         (
             "result",
-            TopicsClearResult(
-                MappingProxyType({"to-ender": TopicCleared(1, Unknown("leader unavailable"), 2)}),
-                (),
-            ),
+            TopicsClearResult(MappingProxyType({"to-ender": TopicCleared(1, 4, 2)}), ()),
             {
                 "records_removed": OBJ,
                 "total_records_removed": COUNT,
@@ -335,6 +332,25 @@ SHAPES: dict[str, list[tuple[str, Outcome, dict[str, Any]]]] = {
                 "attempts": OBJ,
                 "missing_topics": LIST,
                 "failed_topics": OBJ,
+            },
+        ),
+        (
+            "result of a failed clear with partitions unknown and not cleared",
+            TopicsClearResult(
+                MappingProxyType({"to-ender": TopicCleared(1, 4, 2)}),
+                (),
+                MappingProxyType({"to-vulcan": "no leader"}),
+                partial=MappingProxyType({"to-vulcan": TopicCleared(207, 900, 3, (4, 9), (12,))}),
+            ),
+            {
+                "records_removed": OBJ,
+                "total_records_removed": COUNT,
+                "partitions_cleared": INT,
+                "attempts": OBJ,
+                "missing_topics": LIST,
+                "failed_topics": OBJ,
+                "partitions_unknown": OBJ,
+                "partitions_not_cleared": OBJ,
             },
         ),
         (

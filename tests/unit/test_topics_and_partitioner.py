@@ -7,7 +7,6 @@ import pytest
 from bazooka.kafka.clear import ClearResult, TopicCleared
 from bazooka.kafka.partitioner import java_partition, murmur2
 from bazooka.kafka.topics import MANAGED_TOPICS, TopicChange, plan_topics
-from bazooka.outcome import Unknown
 
 
 def test_managed_topics_and_partitions_are_the_originals() -> None:
@@ -74,18 +73,45 @@ def test_java_partition_is_positive_modulo() -> None:
         java_partition(b"x", 0)
 
 
-def test_clear_headline_counts_records_or_says_the_count_is_unknown() -> None:
+def test_clear_headline_counts_records_exactly() -> None:
     known = ClearResult(
         {"to-ender": TopicCleared(1, 5, 1), "to-vulcan": TopicCleared(210, 7, 2)}, ()
     )
     assert known.headline() == "deleted 12 record(s) from 2 topic(s)"
-    unknown = ClearResult(
-        {
-            "to-ender": TopicCleared(1, 5, 1),
-            "to-vulcan": TopicCleared(210, Unknown("leader unavailable for partition(s) 3"), 2),
-        },
+    assert known.to_dict()["total_records_removed"] == 12
+    assert "partitions_unknown" not in known.to_dict()
+
+
+def test_clear_with_unknown_partitions_gives_the_known_total_and_names_them() -> None:
+    result = ClearResult(
+        {"to-ender": TopicCleared(1, 2_000, 1)},
         (),
+        {"to-vulcan": "failed after 3 attempt(s)", "to-websockets-trades": "failed"},
+        partial={
+            "to-vulcan": TopicCleared(208, 12_000, 3, unknown=(3, 7)),
+            "to-websockets-trades": TopicCleared(0, 0, 3, not_cleared=(0,)),
+        },
     )
-    assert unknown.headline() == (
-        "cleared 2 topic(s) (records removed: unknown: leader unavailable for partition(s) 3)"
+    assert result.headline() == (
+        "removed at least 14000 record(s); 2 partition(s) unknown: to-vulcan[3], to-vulcan[7]"
     )
+    details = result.to_dict()
+    assert details["total_records_removed"] == (
+        "unknown: at least 14000 record(s); 2 partition(s) unknown: to-vulcan[3], to-vulcan[7]"
+    )
+    assert details["records_removed"] == {
+        "to-ender": 2_000,
+        "to-vulcan": "unknown: at least 12000 record(s); partition(s) 3, 7 unknown",
+        "to-websockets-trades": 0,
+    }
+    assert details["partitions_unknown"] == {"to-vulcan": [3, 7]}
+    assert details["partitions_not_cleared"] == {"to-websockets-trades": [0]}
+    assert details["partitions_cleared"] == 209
+
+
+def test_clear_removals_are_exact_when_no_partition_is_unknown() -> None:
+    result = ClearResult(
+        {}, (), {"to-ender": "failed"}, partial={"to-ender": TopicCleared(0, 0, 3, (), (0,))}
+    )
+    assert result.removals() == "removed 0 record(s)"
+    assert result.to_dict()["total_records_removed"] == 0

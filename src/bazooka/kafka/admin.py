@@ -2,7 +2,9 @@
 
 A read that meets a retriable error (a partition's leader moving or being elected, a request
 timing out) is retried until ``KAFKA_CONNECTION_TIMEOUT_MS`` has passed: a topic whose leader is
-being elected is not "unreachable". An offset that stays invalid is reported as unknown, never
+being elected is not "unreachable". Before each retry the client's metadata is read afresh: the
+admin client never refreshes it by itself, and would otherwise keep asking a dead leader while
+the cluster has elected another. An offset that stays invalid is reported as unknown, never
 turned into a number.
 """
 
@@ -28,8 +30,12 @@ ADMIN_TIMEOUT_S = 30.0
 # Retries of a read: the first wait, doubled after each retry up to the cap.
 READ_RETRY_FIRST_WAIT_S = 0.1
 READ_RETRY_MAX_WAIT_S = 1.0
-# The shortest request a read makes: a read's requests share KAFKA_CONNECTION_TIMEOUT_MS.
+# The shortest and the longest request a read makes: a read's requests share
+# KAFKA_CONNECTION_TIMEOUT_MS. A request to a leader that has just died waits for its whole
+# timeout (the metadata still names that leader), so no request may take the whole deadline: the
+# retry after it, on fresh metadata, is what finds the new leader.
 READ_REQUEST_MIN_S = 1.0
+READ_REQUEST_MAX_S = 2.0
 # Errors that say "not now" rather than "no": a leader moving, a broker learning a new topic.
 RETRIABLE_CODES = frozenset(
     {
@@ -39,6 +45,11 @@ RETRIABLE_CODES = frozenset(
         KafkaError.REQUEST_TIMED_OUT,
         KafkaError._TIMED_OUT,  # librdkafka's own: the request timed out locally
         KafkaError._TRANSPORT,  # librdkafka's own: the broker connection broke
+        KafkaError._NOENT,  # librdkafka's own: no leader known for the partition (yet)
+        # A newly elected leader: not serving yet, or its high watermark not caught up (KIP-207).
+        KafkaError.UNKNOWN_LEADER_EPOCH,
+        KafkaError.FENCED_LEADER_EPOCH,
+        KafkaError.OFFSET_NOT_AVAILABLE,
     }
 )
 
@@ -117,16 +128,19 @@ def watermarks(
     *,
     retry: bool = True,
 ) -> dict[int, Watermarks]:
-    """Low and high watermarks of ``partitions`` of ``topic``.
+    """Low and high watermarks of ``partitions`` of ``topic``, the low one read first.
 
     Retriable errors and invalid offsets (librdkafka's ``OFFSET_INVALID``, returned while a
     partition has no leader) are retried until ``KAFKA_CONNECTION_TIMEOUT_MS`` has passed
-    (with ``retry``); what is still unknown then is ``None`` with the reason.
+    (with ``retry``); both reads share that deadline, and the high watermark is asked only of
+    partitions whose low one was read. What is still unknown then is ``None`` with the reason.
     """
     earliest, latest = OffsetSpec.earliest(), OffsetSpec.latest()  # type: ignore[no-untyped-call]
-    low = _offsets(admin, topic, partitions, earliest, settings, retry=retry)
-    high = _offsets(admin, topic, partitions, latest, settings, retry=retry)
-    return {p: _watermarks(low[p], high[p]) for p in partitions}
+    deadline = time.monotonic() + settings.kafka_connection_timeout_ms / 1000
+    low = _offsets(admin, topic, partitions, earliest, deadline, retry=retry)
+    known = [p for p in partitions if isinstance(low[p], int)]
+    high = _offsets(admin, topic, known, latest, deadline, retry=retry) if known else {}
+    return {p: _watermarks(low[p], high.get(p, low[p])) for p in partitions}
 
 
 def watermarks_of(
@@ -192,15 +206,14 @@ def _offsets(
     topic: str,
     partitions: Collection[int],
     spec: OffsetSpec,
-    settings: Settings,
+    deadline: float,
     *,
     retry: bool,
 ) -> dict[int, int | Unknown]:
-    """One offset per partition; partitions failing retriably are asked again until the
-    deadline. Each request is bounded by what is left of it: a request to a leader that has
-    just died waits for its timeout (the metadata still names that leader), and a read must not
-    hang the step for ADMIN_TIMEOUT_S per topic."""
-    deadline = time.monotonic() + settings.kafka_connection_timeout_ms / 1000
+    """One offset per partition; partitions failing retriably are asked again, on fresh
+    metadata, until ``deadline`` (``time.monotonic()``). Each request is bounded by what is left
+    of it and by READ_REQUEST_MAX_S: a request to a leader that has just died waits for its
+    timeout, and a read must not hang the step for ADMIN_TIMEOUT_S per topic."""
     wait = READ_RETRY_FIRST_WAIT_S
     found: dict[int, int | Unknown] = {}
     todo = set(partitions)
@@ -208,7 +221,7 @@ def _offsets(
         left = max(deadline - time.monotonic(), READ_REQUEST_MIN_S)
         futures = admin.list_offsets(
             {TopicPartition(topic, p): spec for p in sorted(todo)},
-            request_timeout=min(ADMIN_TIMEOUT_S, left),
+            request_timeout=min(READ_REQUEST_MAX_S, left),
         )
         for tp, future in futures.items():
             found[tp.partition] = _offset(future.result)
@@ -217,7 +230,21 @@ def _offsets(
             return found
         time.sleep(wait)
         wait = min(wait * 2, READ_RETRY_MAX_WAIT_S)
+        refresh_metadata(admin, deadline)
     return found
+
+
+def refresh_metadata(admin: AdminClient, deadline: float) -> None:
+    """Read the cluster's metadata, so that the client's next request goes to the partitions'
+    current leaders (the admin client keeps the leaders it last saw). All topics: a request
+    naming a missing topic could auto-create it. A failure here is left to that request."""
+    left = deadline - time.monotonic()
+    if left <= 0:
+        return
+    try:
+        admin.list_topics(timeout=min(left, READ_REQUEST_MAX_S))
+    except KafkaException:
+        return
 
 
 def _offset(result: Callable[[], object]) -> int | Unknown:
