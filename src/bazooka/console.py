@@ -26,7 +26,7 @@ from rich.table import Table
 from bazooka.logs import writing_to
 from bazooka.plan import PlannedStep
 from bazooka.report import Report, StepOutcome, StepStatus
-from bazooka.steps import System
+from bazooka.systems import System
 
 _STYLE = {
     StepStatus.SUCCEEDED: "[green]✔ succeeded[/]",

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from bazooka.budget import TimeBudget
-from bazooka.progress import Progress
+from bazooka.progress import TaskProgress
 from bazooka.settings import Settings
 
 if TYPE_CHECKING:
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 class StepContext:
     """Settings, progress, time budget and the clients shared by the steps of one run."""
 
-    def __init__(self, settings: Settings, progress: Progress, budget: TimeBudget) -> None:
+    def __init__(self, settings: Settings, progress: TaskProgress, budget: TimeBudget) -> None:
         self.settings = settings
         self.progress = progress
         self.budget = budget

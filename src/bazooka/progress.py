@@ -1,22 +1,14 @@
-"""How long-running work reports progress; the CLI renders it, Lambda and ``--json`` do not."""
+"""How long-running work inside a step reports its advance; the CLI renders it, Lambda and
+``--json`` do not. The system modules (Kafka, Vulcan, the migrator's steps) see only this.
+The run's step boundaries are :class:`bazooka.observer.RunObserver`'s business."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
-
-if TYPE_CHECKING:
-    from bazooka.plan import PlannedStep
-    from bazooka.report import StepOutcome
+from typing import Protocol
 
 
-class Progress(Protocol):
-    """Receives step boundaries and the advance of the current step's task."""
-
-    def step_started(self, step: PlannedStep) -> None:
-        """A step begins."""
-
-    def step_finished(self, outcome: StepOutcome) -> None:
-        """A step ended (or was skipped)."""
+class TaskProgress(Protocol):
+    """Receives the advance of the current step's countable task."""
 
     def start_task(self, description: str, total: int | None) -> None:
         """The current step starts a countable task (``total`` None when unknown)."""
@@ -27,12 +19,6 @@ class Progress(Protocol):
 
 class NullProgress:
     """Progress that shows nothing."""
-
-    def step_started(self, step: PlannedStep) -> None:
-        """Ignore."""
-
-    def step_finished(self, outcome: StepOutcome) -> None:
-        """Ignore."""
 
     def start_task(self, description: str, total: int | None) -> None:
         """Ignore."""

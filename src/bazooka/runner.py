@@ -23,9 +23,9 @@ from bazooka.errors import (
 )
 from bazooka.event import BazookaEvent
 from bazooka.logs import emit
+from bazooka.observer import NullRunProgress, RunObserver, RunProgress
 from bazooka.outcome import EarlierSteps, Plan, Skipped, foreseen_problem
 from bazooka.plan import PlannedStep, check_force, plan
-from bazooka.progress import NullProgress, Progress
 from bazooka.report import Report, StepOutcome, StepStatus
 from bazooka.settings import Settings
 
@@ -37,7 +37,7 @@ def run(
     settings: Settings,
     *,
     dry_run: bool = False,
-    progress: Progress | None = None,
+    progress: RunProgress | None = None,
     budget: TimeBudget | None = None,
 ) -> Report:
     """Execute (or, with ``dry_run``, only plan) what ``event`` asks for.
@@ -59,17 +59,18 @@ def run(
         failure=refusal,
     )
     started = time.monotonic()
-    ctx = StepContext(settings, progress or NullProgress(), budget or UnlimitedTime())
+    shown = progress or NullRunProgress()
+    ctx = StepContext(settings, shown, budget or UnlimitedTime())
     earlier = EarlierSteps()
     try:
         for step, outcome in zip(planned, report.steps, strict=True):
             if step.skip_reason is not None:
                 outcome.status, outcome.outcome = StepStatus.SKIPPED, Skipped(step.skip_reason)
-                ctx.progress.step_finished(outcome)
+                shown.step_finished(outcome)
                 continue
             if not dry_run and not _time_left(ctx.budget, step, report):
                 break
-            after = _run_step(step, outcome, ctx, earlier, report)
+            after = _run_step(step, outcome, ctx, earlier, report, observer=shown)
             if after is None:
                 break
             earlier = after
@@ -109,12 +110,14 @@ def _run_step(
     ctx: StepContext,
     earlier: EarlierSteps,
     report: Report,
+    *,
+    observer: RunObserver,
 ) -> EarlierSteps | None:
     """Plan, then (unless a dry run) apply one step into ``outcome``.
 
     Returns what later steps of a dry run must assume, or None when the step failed.
     """
-    ctx.progress.step_started(step)
+    observer.step_started(step)
     verb = "Planning" if report.dry_run else "Running"
     emit(log, logging.INFO, "runner#run", f"{verb} step {step.name}", step=step.name)
     t0 = time.monotonic()
@@ -137,10 +140,10 @@ def _run_step(
     except Exception as exc:  # noqa: BLE001 - every failure is reported with its step
         outcome.duration_s = time.monotonic() - t0
         _record_failure(step, outcome, exc, report)
-        ctx.progress.step_finished(outcome)
+        observer.step_finished(outcome)
         return None
     outcome.duration_s = time.monotonic() - t0
-    ctx.progress.step_finished(outcome)
+    observer.step_finished(outcome)
     emit(
         log,
         logging.INFO,

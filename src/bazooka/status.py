@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from bazooka.errors import BazookaError, UnexpectedError
 from bazooka.settings import Settings
-from bazooka.steps import System
+from bazooka.systems import System
 
 if TYPE_CHECKING:
     from bazooka.postgres.connection import Connection

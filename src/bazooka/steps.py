@@ -19,11 +19,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from bazooka.context import StepContext
 from bazooka.outcome import EarlierSteps, Outcome, Plan
+from bazooka.systems import System
 
 if TYPE_CHECKING:
     from bazooka.event import BazookaEvent
@@ -37,14 +37,6 @@ if TYPE_CHECKING:
     from bazooka.vulcan.send import SendPlan
 
 P = TypeVar("P", bound=Plan)
-
-
-class System(StrEnum):
-    """An external system a step reads or changes (and ``status`` reports on)."""
-
-    POSTGRES = "postgres"
-    KAFKA = "kafka"
-    REDIS = "redis"
 
 
 @dataclass(frozen=True)

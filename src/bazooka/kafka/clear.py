@@ -44,7 +44,7 @@ from bazooka.kafka.admin import (
 from bazooka.kafka.topics import MANAGED_TOPICS
 from bazooka.logs import emit
 from bazooka.outcome import Count, EarlierSteps, NoLaterEffect, Unknown, as_json, total
-from bazooka.progress import Progress
+from bazooka.progress import TaskProgress
 from bazooka.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -229,7 +229,7 @@ def apply_clear(
     admin: AdminClient,
     settings: Settings,
     plan: ClearPlan,
-    progress: Progress,
+    progress: TaskProgress,
     budget: TimeBudget,
 ) -> ClearResult:
     """Clear the planned topics concurrently; fail, saying what was cleared, if any failed."""
@@ -280,7 +280,7 @@ def apply_clear(
 
 
 def clear_topics(
-    admin: AdminClient, settings: Settings, progress: Progress, budget: TimeBudget
+    admin: AdminClient, settings: Settings, progress: TaskProgress, budget: TimeBudget
 ) -> ClearResult:
     """Plan, then clear every existing managed topic (for tools and tests)."""
     return apply_clear(admin, settings, plan_clear(admin, settings), progress, budget)

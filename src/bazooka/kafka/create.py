@@ -22,7 +22,7 @@ from bazooka.kafka.admin import ADMIN_TIMEOUT_S, describe_cluster, error_code, r
 from bazooka.kafka.topics import TopicPlan, plan_topics
 from bazooka.logs import emit
 from bazooka.outcome import EarlierSteps
-from bazooka.progress import NullProgress, Progress
+from bazooka.progress import NullProgress, TaskProgress
 from bazooka.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -130,7 +130,7 @@ def apply_creation(
     admin: AdminClient,
     settings: Settings,
     plan: CreationPlan,
-    progress: Progress,
+    progress: TaskProgress,
     budget: TimeBudget,
 ) -> CreationResult:
     """Create and grow the planned topics; report those above target (Kafka cannot shrink)."""
@@ -160,14 +160,14 @@ def apply_creation(
 
 
 def ensure_topics(
-    admin: AdminClient, settings: Settings, progress: Progress | None = None
+    admin: AdminClient, settings: Settings, progress: TaskProgress | None = None
 ) -> CreationResult:
     """Plan, then create and grow the managed topics (for tools and tests)."""
     plan = plan_creation(admin, settings)
     return apply_creation(admin, settings, plan, progress or NullProgress(), UnlimitedTime())
 
 
-def _create(admin: AdminClient, plan: CreationPlan, progress: Progress) -> list[str]:
+def _create(admin: AdminClient, plan: CreationPlan, progress: TaskProgress) -> list[str]:
     """Create the planned topics; returns those someone else created meanwhile."""
     if not plan.topics.create:
         return []
@@ -185,7 +185,7 @@ def _create(admin: AdminClient, plan: CreationPlan, progress: Progress) -> list[
     return _wait_all(futures, "create topic", progress, ok_codes={KafkaError.TOPIC_ALREADY_EXISTS})
 
 
-def _grow(admin: AdminClient, plan: CreationPlan, progress: Progress) -> None:
+def _grow(admin: AdminClient, plan: CreationPlan, progress: TaskProgress) -> None:
     """Raise the planned topics' partition counts to their targets."""
     if not plan.topics.grow:
         return
@@ -208,7 +208,7 @@ def _grow(admin: AdminClient, plan: CreationPlan, progress: Progress) -> None:
 def _wait_all(
     futures: dict[str, Any],
     what: str,
-    progress: Progress,
+    progress: TaskProgress,
     ok_codes: Iterable[int] = (),
 ) -> list[str]:
     """Wait for every admin future; raise naming each failed topic. Returns tolerated ones."""

@@ -24,7 +24,7 @@ from bazooka.kafka.topics import MANAGED_TOPICS, TO_VULCAN
 from bazooka.logs import emit
 from bazooka.outcome import EarlierSteps, NoLaterEffect
 from bazooka.postgres.connection import Connection, one_line
-from bazooka.progress import Progress
+from bazooka.progress import TaskProgress
 from bazooka.settings import Settings
 from bazooka.vulcan import official, wire
 from bazooka.vulcan.orders import count_open_stateful
@@ -131,7 +131,7 @@ def apply_send(
     conn: Connection,
     settings: Settings,
     plan: SendPlan,
-    progress: Progress,
+    progress: TaskProgress,
     budget: TimeBudget,
     *,
     batch_size: int = BATCH_SIZE,
@@ -189,7 +189,7 @@ def apply_send(
 def send_stateful_orders(
     conn: Connection,
     settings: Settings,
-    progress: Progress,
+    progress: TaskProgress,
     budget: TimeBudget,
     *,
     batch_size: int = BATCH_SIZE,

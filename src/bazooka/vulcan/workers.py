@@ -33,7 +33,7 @@ from bazooka.errors import BazookaError, OutOfTime, VulcanSendError
 from bazooka.kafka.producer import AckedProducer
 from bazooka.kafka.topics import TO_VULCAN
 from bazooka.postgres.connection import Connection, connect, one_line
-from bazooka.progress import Progress
+from bazooka.progress import TaskProgress
 from bazooka.settings import Settings
 from bazooka.vulcan.share import Tally, delivered, send_share
 
@@ -81,7 +81,7 @@ def send_in_processes(
     conn: Connection,
     settings: Settings,
     job_template: Job,
-    progress: Progress,
+    progress: TaskProgress,
     budget: TimeBudget,
 ) -> tuple[Tally, list[str]]:
     """Send every share (share 0 here, the others in workers); the summed tally and what went
@@ -139,7 +139,7 @@ class _Workers:
     exited. A worker that exits without a final report (killed, out of memory) is a problem:
     what it produced is unconfirmed."""
 
-    def __init__(self, job: Job, progress: Progress) -> None:
+    def __init__(self, job: Job, progress: TaskProgress) -> None:
         context = multiprocessing.get_context("spawn")
         self.progress = progress
         self.total = Tally()
