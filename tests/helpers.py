@@ -16,6 +16,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
@@ -147,3 +148,21 @@ def busiest_leader(brokers: str) -> int:
         if partition.leader >= 0
     )
     return leaders.most_common(1)[0][0]
+
+
+@dataclass
+class LambdaContextStub:
+    """A Lambda context for in-process calls of the handler (every attribute it reads);
+    ``remaining_ms`` is what :meth:`get_remaining_time_in_millis` answers."""
+
+    remaining_ms: int = 900_000
+    function_name: str = "bazooka-test"
+    memory_limit_in_mb: int = 1769
+    aws_request_id: str = "in-process"
+
+    @property
+    def invoked_function_arn(self) -> str:
+        return f"arn:aws:lambda:us-east-1:012345678912:function:{self.function_name}"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_ms

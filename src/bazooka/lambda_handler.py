@@ -15,7 +15,7 @@ import itertools
 import json
 import logging
 import os
-from typing import Any
+from typing import Any, Protocol
 
 from bazooka.budget import TimeBudget
 from bazooka.errors import BazookaError, OutOfTime
@@ -31,7 +31,31 @@ MAX_LOGGED_EVENT_CHARS = 4_096
 _invocations = itertools.count()
 
 
-def handler(event: Any, context: Any) -> dict[str, Any]:
+class LambdaContext(Protocol):
+    """The Lambda context as the Python runtime passes it: what the handler reads (AWS Lambda
+    Powertools' ``LambdaContext`` shape)."""
+
+    @property
+    def function_name(self) -> str:
+        """The function's name."""
+
+    @property
+    def memory_limit_in_mb(self) -> int | str:
+        """The function's memory (the runtime gives an int, the emulator's may be text)."""
+
+    @property
+    def invoked_function_arn(self) -> str:
+        """The ARN the function was invoked with."""
+
+    @property
+    def aws_request_id(self) -> str:
+        """This invocation's request id."""
+
+    def get_remaining_time_in_millis(self) -> int:
+        """Milliseconds left before the function times out."""
+
+
+def handler(event: Any, context: LambdaContext | None) -> dict[str, Any]:
     """Run the invocation's event; raise on invalid input, refusal or failure."""
     fields = _invocation_fields(context)
     request_id = fields.get("aws_request_id")
@@ -58,29 +82,32 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     )
     if report.failure is not None:
         _notify(report.failure, settings)
-        raise _naming_the_step(report.failure, report)
+        raise naming_the_step(report.failure, report)
     return {
         "statusCode": 200,
         "body": json.dumps({"message": "success", "report": reported}, default=str),
     }
 
 
-def _invocation_fields(context: Any) -> dict[str, Any]:
+def _invocation_fields(context: LambdaContext | None) -> dict[str, Any]:
     """What every log line of this invocation carries (the names Powertools' logger uses,
-    with the request id under the context's own name, ``aws_request_id``)."""
-    fields = {
-        "cold_start": next(_invocations) == 0,
-        "function_name": getattr(context, "function_name", None),
-        "function_memory_size": getattr(context, "memory_limit_in_mb", None),
-        "function_arn": getattr(context, "invoked_function_arn", None),
-        "aws_request_id": getattr(context, "aws_request_id", None),
-    }
-    return {k: v for k, v in fields.items() if v is not None}
+    with the request id under the context's own name, ``aws_request_id``); nothing of the
+    context outside Lambda (None)."""
+    fields: dict[str, Any] = {"cold_start": next(_invocations) == 0}
+    if context is not None:
+        fields |= {
+            "function_name": context.function_name,
+            "function_memory_size": context.memory_limit_in_mb,
+            "function_arn": context.invoked_function_arn,
+            "aws_request_id": context.aws_request_id,
+        }
+    return fields
 
 
-def _naming_the_step(failure: BazookaError, report: Report) -> BazookaError:
-    """The failure, its message prefixed with the failed step (the class, hence the Lambda
-    ``errorType``, is kept). A stop for lack of time already says which steps ran."""
+def naming_the_step(failure: BazookaError, report: Report) -> BazookaError:
+    """The failure, its message prefixed with the failed step; its class (hence the Lambda
+    ``errorType``), its ``details`` and its other attributes are kept. A stop for lack of time
+    already says which steps ran."""
     step = report.failed_step
     if step is None or isinstance(failure, OutOfTime):
         return failure
@@ -88,16 +115,16 @@ def _naming_the_step(failure: BazookaError, report: Report) -> BazookaError:
         named = type(failure)(f"Step {step.name} failed: {failure}")
     except TypeError:  # an error class that takes other arguments: leave it as it is
         return failure
+    named.__dict__.update(failure.__dict__)  # details, and whatever the class carries
     named.__cause__ = failure
     return named
 
 
-def _budget(context: Any, settings: Settings) -> TimeBudget | None:
+def _budget(context: LambdaContext | None, settings: Settings) -> TimeBudget | None:
     """The invocation's deadline, from the Lambda context (None outside Lambda)."""
-    remaining = getattr(context, "get_remaining_time_in_millis", None)
-    if not callable(remaining):
+    if context is None:
         return None
-    return TimeBudget(remaining, settings.lambda_time_reserve_ms)
+    return TimeBudget(context.get_remaining_time_in_millis, settings.lambda_time_reserve_ms)
 
 
 def _loggable(event: Any) -> str:

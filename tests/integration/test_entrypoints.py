@@ -21,7 +21,7 @@ from bazooka.errors import ForceRequired, InvalidEvent, PostgresError
 from bazooka.postgres.connection import connect
 from bazooka.postgres.migrations_source import bundled
 from bazooka.steps import DESTRUCTIVE as DESTRUCTIVE_FIELDS
-from tests.helpers import MIGRATIONS, cli, make_settings
+from tests.helpers import MIGRATIONS, LambdaContextStub, cli, make_settings
 
 # Nothing listens on these: a test that must not contact any server points everything here.
 UNREACHABLE = {
@@ -271,14 +271,7 @@ def test_logs_are_json_lines_with_at_and_message_and_no_secrets(
 # --- Lambda --------------------------------------------------------------------------------
 
 
-class FakeContext:
-    """The part of the Lambda context the handler uses."""
-
-    def __init__(self, remaining_ms: int = 900_000) -> None:
-        self.remaining_ms = remaining_ms
-
-    def get_remaining_time_in_millis(self) -> int:
-        return self.remaining_ms
+FakeContext = LambdaContextStub
 
 
 @pytest.fixture

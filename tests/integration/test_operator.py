@@ -25,7 +25,7 @@ from bazooka.postgres.migrations_source import bundled
 from bazooka.report import StepStatus
 from bazooka.runner import run
 from bazooka.settings import Settings
-from tests.helpers import MIGRATIONS, cli, make_settings
+from tests.helpers import MIGRATIONS, LambdaContextStub, cli, make_settings
 from tests.integration.test_kafka import _delete_managed_topics
 from tests.schema_dump import dump, fingerprint
 
@@ -246,10 +246,11 @@ def test_progress_is_rendered_on_a_terminal_and_absent_from_json(env: dict[str, 
     json.loads(as_json.stdout)  # pure JSON: no progress, no table
 
 
-class DwindlingContext:
+class DwindlingContext(LambdaContextStub):
     """A Lambda context whose remaining time drops after ``calls`` questions."""
 
     def __init__(self, calls: int) -> None:
+        super().__init__()
         self.calls = calls
 
     def get_remaining_time_in_millis(self) -> int:
