@@ -4,8 +4,10 @@ the real services started by ``scripts/services.py``."""
 from __future__ import annotations
 
 import atexit
+import contextlib
 import functools
 import importlib.util
+import io
 import logging
 import os
 import shutil
@@ -78,11 +80,32 @@ def cli(
     env: Mapping[str, str],
     *args: str,
     stdin: str | None = None,
+    cwd: Path | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run the ``bazooka`` command line in this process, as click's ``CliRunner`` does:
+    :func:`bazooka.cli.main` with ``args``, its own copy of ``env`` and its own streams, in
+    ``cwd`` (by default an empty directory, so that no ``.env`` file lying around joins
+    ``env``). What it wrote and its exit code come back as from :func:`cli_process`."""
+    from bazooka import cli as command
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.chdir(cwd or _empty_dir()):
+        code = command.main(
+            list(args), environ=dict(env), stdin=io.StringIO(stdin or ""), stdout=out, stderr=err
+        )
+    return subprocess.CompletedProcess(["bazooka", *args], code, out.getvalue(), err.getvalue())
+
+
+def cli_process(
+    env: Mapping[str, str],
+    *args: str,
+    stdin: str | None = None,
     timeout: float = 120,
     cwd: Path | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run the ``bazooka`` command as a user would, in its own process: in ``cwd``, by default
-    an empty directory, so that no ``.env`` file lying around joins ``env``."""
+    """Run the ``bazooka`` command as a user would, in its own process (``python -m
+    bazooka``): in ``cwd``, by default an empty directory, so that no ``.env`` file lying
+    around joins ``env``. For what only a process shows: its exit, a terminal, signals."""
     return subprocess.run(
         [sys.executable, "-m", "bazooka", *args],
         env=dict(env),

@@ -14,7 +14,8 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn, TextIO
 
@@ -150,7 +151,7 @@ class _Version(argparse.Action):
         super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=help)
 
     def __call__(self, parser: argparse.ArgumentParser, *_: object) -> NoReturn:
-        sys.stdout.write(version_text() + "\n")
+        sys.stdout.write(version_text() + "\n")  # main() points sys.stdout at its stdout
         parser.exit()
 
 
@@ -199,39 +200,68 @@ def entrypoint() -> NoReturn:
     os._exit(code)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the command line ``argv`` (default: ``sys.argv``); return the exit code."""
-    args = _parse(build_parser(), argv)
-    out = sys.stdout
+def main(
+    argv: list[str] | None = None,
+    *,
+    environ: MutableMapping[str, str] | None = None,
+    stdin: TextIO | None = None,
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
+) -> int:
+    """Run the command line ``argv`` (default: ``sys.argv``); return the exit code.
+
+    ``environ`` is the environment it reads (the process's by default; the ``.env`` files'
+    values are added to it, as dotenv-flow adds them to the process's, where libpq finds its
+    ``PG*`` variables), ``stdin``, ``stdout`` and ``stderr`` its streams (the process's by
+    default): the tests call it in-process with their own, as click's ``CliRunner`` does.
+    """
+    env = os.environ if environ is None else environ
+    io = _Streams(stdin or sys.stdin, stdout or sys.stdout, stderr or sys.stderr)
+    try:
+        # argparse writes its usage, errors and the version to sys.stdout/sys.stderr.
+        with contextlib.redirect_stdout(io.out), contextlib.redirect_stderr(io.err):
+            args = _parse(build_parser(), argv)
+    except SystemExit as exit_:
+        return exit_.code if isinstance(exit_.code, int) else ExitCode.INVALID_INPUT
     try:
         from bazooka.envfiles import read_env_files  # noqa: PLC0415
         from bazooka.settings import Settings  # noqa: PLC0415
 
-        env_files = read_env_files(args.env_dir, os.environ)
-        env_files.apply(os.environ)  # as dotenv-flow does: libpq's PG* variables too
-        settings = Settings.from_env(sources=env_files.sources)
+        env_files = read_env_files(args.env_dir, env)
+        env_files.apply(env)
+        settings = Settings.from_env(env, sources=env_files.sources)
     except BazookaError as exc:
-        return _fail(out, args.json, exc)
-    _configure_logs(args.log_level or _default_log_level(settings.log_level))
+        return _fail(io, args.json, exc)
+    _configure_logs(args.log_level or _default_log_level(settings.log_level, io), io)
     env_files.log_warnings()
     if args.command == "status":
-        return _status(out, args.json, settings, env_files)
+        return _status(io, args.json, settings, env_files)
     if args.command == "unlock":
-        return _unlock(out, args.json, settings)
+        return _unlock(io, args.json, settings)
     if args.command == "verify":
-        return _verify(out, args.json, settings)
+        return _verify(io, args.json, settings)
     if args.replay:
         settings = settings.replace(migrate_replay=True)
-    return _run(out, args, settings)
+    return _run(io, args, settings)
 
 
-def _run(out: TextIO, args: argparse.Namespace, settings: Settings) -> int:
+@dataclass(frozen=True)
+class _Streams:
+    """The command's standard streams."""
+
+    stdin: TextIO
+    out: TextIO
+    err: TextIO
+
+
+def _run(io: _Streams, args: argparse.Namespace, settings: Settings) -> int:
     from bazooka.runner import run  # noqa: PLC0415
 
+    out = io.out
     try:
-        event = _event_from_args(args)
+        event = _event_from_args(args, io.stdin)
     except InvalidEvent as exc:
-        return _fail(out, args.json, exc)
+        return _fail(io, args.json, exc)
     dry_run = args.command == "plan" or getattr(args, "dry_run", False)
     live = not args.json and out.isatty()
     try:
@@ -245,7 +275,7 @@ def _run(out: TextIO, args: argparse.Namespace, settings: Settings) -> int:
         else:
             report = run(event, settings, dry_run=dry_run)
     except ForceRequired as exc:
-        return _fail(out, args.json, exc)
+        return _fail(io, args.json, exc)
     if args.json:
         out.write(json.dumps(report.to_dict(), indent=2, default=str) + "\n")
     else:
@@ -253,7 +283,7 @@ def _run(out: TextIO, args: argparse.Namespace, settings: Settings) -> int:
     return report.failure.exit_code if report.failure is not None else ExitCode.OK
 
 
-def _event_from_args(args: argparse.Namespace) -> BazookaEvent:
+def _event_from_args(args: argparse.Namespace, stdin: TextIO) -> BazookaEvent:
     flagged = {f: True for f in EVENT_FIELDS if getattr(args, f)}
     if args.event is None:
         return parse_event(flagged)
@@ -264,7 +294,7 @@ def _event_from_args(args: argparse.Namespace) -> BazookaEvent:
         )
     source = "the event on standard input" if args.event == "-" else "the event file"
     try:
-        text = sys.stdin.read() if args.event == "-" else Path(args.event).read_text("utf-8")
+        text = stdin.read() if args.event == "-" else Path(args.event).read_text("utf-8")
     except OSError as exc:
         raise InvalidEvent(f"Invalid event: cannot read {args.event}: {exc.strerror}") from None
     if not text.strip():
@@ -304,9 +334,10 @@ def _console(out: TextIO) -> Console:
     return Console(file=out, width=160, no_color=True)
 
 
-def _status(out: TextIO, as_json: bool, settings: Settings, env_files: EnvFiles) -> int:
+def _status(io: _Streams, as_json: bool, settings: Settings, env_files: EnvFiles) -> int:
     from bazooka import status  # noqa: PLC0415
 
+    out = io.out
     state = status.gather(settings)
     reachable = status.all_reachable(state)
     if as_json:
@@ -321,7 +352,7 @@ def _status(out: TextIO, as_json: bool, settings: Settings, env_files: EnvFiles)
     return ExitCode.OK if reachable else ExitCode.FAILED
 
 
-def _unlock(out: TextIO, as_json: bool, settings: Settings) -> int:
+def _unlock(io: _Streams, as_json: bool, settings: Settings) -> int:
     from bazooka.postgres import bookkeeping  # noqa: PLC0415
     from bazooka.postgres.connection import connect, translated  # noqa: PLC0415
 
@@ -329,12 +360,12 @@ def _unlock(out: TextIO, as_json: bool, settings: Settings) -> int:
         with connect(settings) as conn, translated("unlock", settings):
             result = bookkeeping.unlock(conn)
     except BazookaError as exc:
-        return _fail(out, as_json, exc)
-    out.write((json.dumps(result.to_dict()) if as_json else result.headline()) + "\n")
+        return _fail(io, as_json, exc)
+    io.out.write((json.dumps(result.to_dict()) if as_json else result.headline()) + "\n")
     return ExitCode.OK
 
 
-def _verify(out: TextIO, as_json: bool, settings: Settings) -> int:
+def _verify(io: _Streams, as_json: bool, settings: Settings) -> int:
     """Exit 0 when the schema matches, 1 on drift, 2 when it cannot be verified."""
     from bazooka.postgres import verify  # noqa: PLC0415
     from bazooka.postgres.connection import connect, describe_target, translated  # noqa: PLC0415
@@ -344,22 +375,22 @@ def _verify(out: TextIO, as_json: bool, settings: Settings) -> int:
         with connect(settings) as conn, translated("verify", settings):
             report = verify.verify(conn, bundled())
     except BazookaError as exc:
-        return _fail(out, as_json, exc, ExitCode.INVALID_INPUT)
+        return _fail(io, as_json, exc, ExitCode.INVALID_INPUT)
     if as_json:
-        out.write(json.dumps(report.to_dict(), indent=2) + "\n")
+        io.out.write(json.dumps(report.to_dict(), indent=2) + "\n")
     else:
-        out.write(verify.render_text(report, describe_target(settings)))
+        io.out.write(verify.render_text(report, describe_target(settings)))
     return ExitCode.OK if report.ok else ExitCode.FAILED
 
 
-def _fail(out: TextIO, as_json: bool, exc: BazookaError, code: ExitCode | None = None) -> int:
+def _fail(io: _Streams, as_json: bool, exc: BazookaError, code: ExitCode | None = None) -> int:
     """Say why nothing ran (a JSON document with ``--json``); the exit code: ``code``, or the
     error's own."""
     if as_json:
         payload = {"ok": False, "error": _message(exc), "kind": type(exc).__name__}
-        out.write(json.dumps(payload) + "\n")
+        io.out.write(json.dumps(payload) + "\n")
     else:
-        sys.stderr.write(f"bazooka: {_message(exc)}\n")
+        io.err.write(f"bazooka: {_message(exc)}\n")
     return code if code is not None else exc.exit_code
 
 
@@ -378,14 +409,14 @@ def _message(exc: BazookaError) -> str:
     return str(exc)
 
 
-def _default_log_level(configured: str) -> str:
-    return "warning" if sys.stderr.isatty() else configured
+def _default_log_level(configured: str, io: _Streams) -> str:
+    return "warning" if io.err.isatty() else configured
 
 
-def _configure_logs(level: str) -> None:
+def _configure_logs(level: str, io: _Streams) -> None:
     from bazooka.logs import configure  # noqa: PLC0415
 
-    configure(level, stream=sys.stderr)
+    configure(level, stream=io.err)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -30,7 +30,7 @@ from tests.helpers import (
     ROOT,
     RecordingHandler,
     busiest_leader,
-    cli,
+    cli_process,
     make_settings,
     service_env,
 )
@@ -314,7 +314,7 @@ def test_clear_with_the_busiest_leader_killed_reports_exactly_what_was_produced(
     env["KAFKA_BROKER_URLS"] = brokers
     _services("kill-broker", str(busiest_leader(brokers)))
     try:
-        done = cli(env, "run", "--clear-kafka-topics", "--force", "--json", timeout=300)
+        done = cli_process(env, "run", "--clear-kafka-topics", "--force", "--json", timeout=300)
         report = json.loads(done.stdout)
         assert done.returncode == 0, report.get("error")
         details = report["steps"][0]["details"]
