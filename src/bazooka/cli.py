@@ -398,7 +398,7 @@ def _message(exc: BazookaError) -> str:
     """The error as the command line says it: a refusal names the refused steps' flags and
     ``--force`` (after the original's sentence, which the Lambda error keeps alone)."""
     if isinstance(exc, ForceRequired) and exc.steps:
-        from bazooka.plan import FORCE_REQUIRED_MESSAGE  # noqa: PLC0415
+        from bazooka.schedule import FORCE_REQUIRED_MESSAGE  # noqa: PLC0415
 
         flags = " ".join(f"--{s.replace('_', '-')}" for s in exc.steps)
         return (

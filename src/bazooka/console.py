@@ -24,8 +24,8 @@ from rich.progress import (
 from rich.table import Table
 
 from bazooka.logs import writing_to
-from bazooka.plan import PlannedStep
 from bazooka.report import Report, StepOutcome, StepStatus
+from bazooka.schedule import ScheduledStep
 from bazooka.systems import System
 
 _STYLE = {
@@ -70,7 +70,7 @@ class RichProgress:
     def __exit__(self, *exc: object) -> None:
         self._shown.close()
 
-    def step_started(self, step: PlannedStep) -> None:
+    def step_started(self, step: ScheduledStep) -> None:
         """Add a line for the step."""
         self._task = self._progress.add_task("", total=None, step=step.name)
 

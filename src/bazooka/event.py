@@ -1,4 +1,4 @@
-"""The invocation event, validated strictly at the edge (the force guard is in :mod:`bazooka.plan`).
+"""The invocation event, validated strictly at the edge (the force guard: :mod:`bazooka.schedule`).
 
 Every field is a JSON boolean defaulting to false. Unlike the original (which compares
 ``=== true`` in its guard but executes on truthiness, so ``"true"`` strings slip past the

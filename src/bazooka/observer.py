@@ -8,14 +8,14 @@ from typing import TYPE_CHECKING, Protocol
 from bazooka.progress import NullProgress, TaskProgress
 
 if TYPE_CHECKING:
-    from bazooka.plan import PlannedStep
     from bazooka.report import StepOutcome
+    from bazooka.schedule import ScheduledStep
 
 
 class RunObserver(Protocol):
     """Receives step boundaries."""
 
-    def step_started(self, step: PlannedStep) -> None:
+    def step_started(self, step: ScheduledStep) -> None:
         """A step begins."""
 
     def step_finished(self, outcome: StepOutcome) -> None:
@@ -29,7 +29,7 @@ class RunProgress(RunObserver, TaskProgress, Protocol):
 class NullRunProgress(NullProgress):
     """Shows nothing."""
 
-    def step_started(self, step: PlannedStep) -> None:
+    def step_started(self, step: ScheduledStep) -> None:
         """Ignore."""
 
     def step_finished(self, outcome: StepOutcome) -> None:

@@ -25,8 +25,8 @@ from bazooka.event import BazookaEvent
 from bazooka.logs import emit
 from bazooka.observer import NullRunProgress, RunObserver, RunProgress
 from bazooka.outcome import EarlierSteps, Plan, Skipped, foreseen_problem
-from bazooka.plan import PlannedStep, check_force, plan
 from bazooka.report import Report, StepOutcome, StepStatus
+from bazooka.schedule import ScheduledStep, check_force, schedule
 from bazooka.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,7 @@ def run(
     and ``report.failure`` holds the error).
     """
     refusal = _refusal(event, settings, dry_run=dry_run)
-    planned = plan(event)
+    planned = schedule(event)
     report = Report(
         event=event.as_dict(),
         steps=[StepOutcome(s.name, s.destructive, StepStatus.NOT_RUN) for s in planned],
@@ -93,7 +93,7 @@ def _refusal(event: BazookaEvent, settings: Settings, *, dry_run: bool) -> Force
     return None
 
 
-def _time_left(budget: TimeBudget, step: PlannedStep, report: Report) -> bool:
+def _time_left(budget: TimeBudget, step: ScheduledStep, report: Report) -> bool:
     """Whether the time budget allows starting ``step``; if not, the report says what ran."""
     try:
         budget.check(f"step {step.name}")
@@ -105,7 +105,7 @@ def _time_left(budget: TimeBudget, step: PlannedStep, report: Report) -> bool:
 
 
 def _run_step(
-    step: PlannedStep,
+    step: ScheduledStep,
     outcome: StepOutcome,
     ctx: StepContext,
     earlier: EarlierSteps,
@@ -167,7 +167,7 @@ def _foreseen_failure(outcomes: list[StepOutcome]) -> PlanForeseesFailure | None
 
 
 def _record_failure(
-    step: PlannedStep, outcome: StepOutcome, exc: Exception, report: Report
+    step: ScheduledStep, outcome: StepOutcome, exc: Exception, report: Report
 ) -> None:
     """Mark ``outcome`` failed with its error (and what the step had done, if it says)."""
     outcome.status = StepStatus.FAILED

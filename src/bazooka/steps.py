@@ -27,10 +27,10 @@ from bazooka.systems import System
 
 if TYPE_CHECKING:
     from bazooka.event import BazookaEvent
-    from bazooka.kafka.clear import ClearPlan as KafkaClearPlan
+    from bazooka.kafka.clear import ClearTopicsPlan
     from bazooka.kafka.create import CreationPlan
     from bazooka.postgres.connection import Connection
-    from bazooka.postgres.maintenance import ClearPlan, ResetPlan
+    from bazooka.postgres.maintenance import ClearDbPlan, ResetPlan
     from bazooka.postgres.migrator import MigratePlan, Observer, RollbackPlan
     from bazooka.postgres.verify import VerifyPlan
     from bazooka.redis_ops import FlushPlan
@@ -115,14 +115,14 @@ def _apply_migrate(ctx: StepContext, plan: MigratePlan) -> Outcome:
         )
 
 
-def _plan_clear_db(ctx: StepContext, earlier: EarlierSteps) -> ClearPlan:
+def _plan_clear_db(ctx: StepContext, earlier: EarlierSteps) -> ClearDbPlan:
     from bazooka.postgres import maintenance  # noqa: PLC0415
 
     with _pg_errors(ctx, "counting rows for clear_db"):
         return maintenance.plan_clear(ctx.pg())
 
 
-def _apply_clear_db(ctx: StepContext, plan: ClearPlan) -> Outcome:
+def _apply_clear_db(ctx: StepContext, plan: ClearDbPlan) -> Outcome:
     from bazooka.postgres import maintenance  # noqa: PLC0415
 
     with _pg_errors(ctx, "clear_db"):
@@ -192,13 +192,13 @@ def _apply_create_topics(ctx: StepContext, plan: CreationPlan) -> Outcome:
     return create.apply_creation(ctx.kafka_admin(), ctx.settings, plan, ctx.progress, ctx.budget)
 
 
-def _plan_clear_topics(ctx: StepContext, earlier: EarlierSteps) -> KafkaClearPlan:
+def _plan_clear_topics(ctx: StepContext, earlier: EarlierSteps) -> ClearTopicsPlan:
     from bazooka.kafka import clear  # noqa: PLC0415
 
     return clear.plan_clear(ctx.kafka_admin(), ctx.settings, earlier)
 
 
-def _apply_clear_topics(ctx: StepContext, plan: KafkaClearPlan) -> Outcome:
+def _apply_clear_topics(ctx: StepContext, plan: ClearTopicsPlan) -> Outcome:
     from bazooka.kafka import clear  # noqa: PLC0415
 
     return clear.apply_clear(ctx.kafka_admin(), ctx.settings, plan, ctx.progress, ctx.budget)

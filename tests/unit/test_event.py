@@ -9,7 +9,7 @@ import pytest
 
 from bazooka.errors import ForceRequired, InvalidEvent
 from bazooka.event import EVENT_FIELDS, BazookaEvent, parse_event, parse_event_json
-from bazooka.plan import FORCE_REQUIRED_MESSAGE, check_force
+from bazooka.schedule import FORCE_REQUIRED_MESSAGE, check_force
 from bazooka.steps import DESTRUCTIVE as DESTRUCTIVE_FIELDS
 from bazooka.steps import STEPS
 

@@ -14,9 +14,9 @@ from bazooka.budget import TimeBudget
 from bazooka.errors import ForceRequired, KafkaOperationError, OutOfTime, PlanForeseesFailure
 from bazooka.event import BazookaEvent
 from bazooka.outcome import EarlierSteps, NoLaterEffect
-from bazooka.plan import plan
 from bazooka.report import StepStatus
 from bazooka.runner import run
+from bazooka.schedule import schedule
 from bazooka.settings import Settings
 
 STEP_ORDER = [s.name for s in steps.STEPS]
@@ -24,7 +24,7 @@ ALL = dict.fromkeys(STEP_ORDER, True)
 
 
 def test_plan_follows_the_specification_order() -> None:
-    assert [s.name for s in plan(BazookaEvent(**ALL))] == [
+    assert [s.name for s in schedule(BazookaEvent(**ALL))] == [
         "reset_db",
         "rollback",
         "migrate",
@@ -38,7 +38,7 @@ def test_plan_follows_the_specification_order() -> None:
 
 
 def test_plan_marks_destructive_steps_and_skips_clear_db_after_reset() -> None:
-    steps_ = {s.name: s for s in plan(BazookaEvent(**ALL))}
+    steps_ = {s.name: s for s in schedule(BazookaEvent(**ALL))}
     assert {n for n, s in steps_.items() if s.destructive} == {
         "reset_db",
         "rollback",
@@ -47,11 +47,11 @@ def test_plan_marks_destructive_steps_and_skips_clear_db_after_reset() -> None:
         "clear_redis",
     }
     assert steps_["clear_db"].skip_reason is not None
-    assert plan(BazookaEvent(clear_db=True))[0].skip_reason is None
+    assert schedule(BazookaEvent(clear_db=True))[0].skip_reason is None
 
 
 def test_empty_event_plans_nothing() -> None:
-    assert plan(BazookaEvent()) == []
+    assert schedule(BazookaEvent()) == []
 
 
 @dataclass(frozen=True)

@@ -17,14 +17,13 @@ import pytest
 from bazooka.errors import BazookaError, KafkaOperationError
 from bazooka.event import BazookaEvent
 from bazooka.kafka.admin import Watermarks
-from bazooka.kafka.clear import ClearPlan as TopicsClearPlan
 from bazooka.kafka.clear import ClearResult as TopicsClearResult
-from bazooka.kafka.clear import TopicCleared, TopicToClear
+from bazooka.kafka.clear import ClearTopicsPlan, TopicCleared, TopicToClear
 from bazooka.kafka.create import CreationPlan, CreationResult
 from bazooka.kafka.topics import MANAGED_TOPICS, plan_topics
 from bazooka.outcome import Outcome, Skipped
 from bazooka.postgres.lock import StaleLockRecovery
-from bazooka.postgres.maintenance import ClearPlan, ClearResult, ResetPlan, ResetResult
+from bazooka.postgres.maintenance import ClearDbPlan, ClearResult, ResetPlan, ResetResult
 from bazooka.postgres.migrations_source import bundled
 from bazooka.postgres.migrator import (
     MigratePlan,
@@ -159,7 +158,7 @@ SHAPES: dict[str, list[tuple[str, Outcome, dict[str, Any]]]] = {
     "clear_db": [
         (
             "plan",
-            ClearPlan(("blocks",), (), (), MappingProxyType({"blocks": 2})),
+            ClearDbPlan(("blocks",), (), (), MappingProxyType({"blocks": 2})),
             {"tables_to_clear": INT, "rows_to_remove": OBJ, "total_rows_to_remove": INT},
         ),
         (
@@ -305,7 +304,7 @@ SHAPES: dict[str, list[tuple[str, Outcome, dict[str, Any]]]] = {
     "clear_kafka_topics": [
         (
             "plan",
-            TopicsClearPlan(
+            ClearTopicsPlan(
                 (TopicToClear("to-ender", MappingProxyType({0: Watermarks(0, 4)})),),
                 ("to-vulcan",),
             ),

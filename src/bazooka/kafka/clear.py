@@ -78,7 +78,7 @@ class TopicToClear:
 
 
 @dataclass(frozen=True)
-class ClearPlan(NoLaterEffect):
+class ClearTopicsPlan(NoLaterEffect):
     """The managed topics to clear, with what they hold, and the missing ones."""
 
     topics: tuple[TopicToClear, ...]
@@ -206,7 +206,7 @@ def _unknown_named(names: list[str]) -> str:
 
 def plan_clear(
     admin: AdminClient, settings: Settings, earlier: EarlierSteps | None = None
-) -> ClearPlan:
+) -> ClearTopicsPlan:
     """The existing managed topics (plus, in a dry run, those an earlier step would create)
     and their watermarks now."""
     existing = describe_cluster(admin, settings).managed
@@ -222,13 +222,13 @@ def plan_clear(
             continue
         topics.append(TopicToClear(topic, MappingProxyType(marks)))
     names = {t.name for t in topics}
-    return ClearPlan(tuple(topics), tuple(t for t in MANAGED_TOPICS if t not in names))
+    return ClearTopicsPlan(tuple(topics), tuple(t for t in MANAGED_TOPICS if t not in names))
 
 
 def apply_clear(
     admin: AdminClient,
     settings: Settings,
-    plan: ClearPlan,
+    plan: ClearTopicsPlan,
     progress: TaskProgress,
     budget: TimeBudget,
 ) -> ClearResult:

@@ -180,7 +180,7 @@ def reset_schema(conn: Connection, plan: ResetPlan) -> ResetResult:
 
 
 @dataclass(frozen=True)
-class ClearPlan(NoLaterEffect):
+class ClearDbPlan(NoLaterEffect):
     """``clear_db``: the indexer tables present and what they hold, the views to refresh."""
 
     tables: tuple[str, ...]
@@ -227,11 +227,11 @@ class ClearResult:
         )
 
 
-def plan_clear(conn: Connection) -> ClearPlan:
+def plan_clear(conn: Connection) -> ClearDbPlan:
     """The indexer tables present, with their rows now, and the materialized views."""
     present = public_relations(conn, [*INDEXER_TABLES, *MATERIALIZED_VIEWS])
     tables = tuple(t for t in INDEXER_TABLES if t in present and present[t].kind in _TABLE_KINDS)
-    return ClearPlan(
+    return ClearDbPlan(
         tables=tables,
         views=tuple(v for v in MATERIALIZED_VIEWS if v in present and present[v].kind == "m"),
         missing_tables=tuple(t for t in INDEXER_TABLES if t not in tables),
@@ -239,7 +239,7 @@ def plan_clear(conn: Connection) -> ClearPlan:
     )
 
 
-def clear_data(conn: Connection, plan: ClearPlan) -> ClearResult:
+def clear_data(conn: Connection, plan: ClearDbPlan) -> ClearResult:
     """Empty the planned tables in one transaction, then refresh stale materialized views.
 
     The tables are locked and counted together, so the counts are exactly what was removed;

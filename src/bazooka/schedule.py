@@ -1,4 +1,6 @@
-"""The plan of an event: which steps it asks for, in the step table's order, and the force guard.
+"""The schedule of an event: which steps it asks for, in the step table's order, which of them
+are skipped and why, and the force guard. (A step's *plan* is what that step will do, with
+numbers: :class:`bazooka.outcome.Plan`; ``bazooka plan`` shows those plans.)
 
 Pure: reads only the event and the step table, :data:`bazooka.steps.STEPS`.
 """
@@ -17,7 +19,7 @@ FORCE_REQUIRED_MESSAGE = 'Cannot run bazooka without force flag set to "true"'
 
 
 @dataclass(frozen=True)
-class PlannedStep:
+class ScheduledStep:
     """A step the event asks for, and why it will be skipped, if it will."""
 
     spec: StepSpec[Any]
@@ -34,10 +36,10 @@ class PlannedStep:
         return self.spec.destructive
 
 
-def plan(event: BazookaEvent) -> list[PlannedStep]:
+def schedule(event: BazookaEvent) -> list[ScheduledStep]:
     """The steps ``event`` asks for, in execution order."""
     return [
-        PlannedStep(spec, spec.skip(event)) for spec in steps.STEPS if getattr(event, spec.name)
+        ScheduledStep(spec, spec.skip(event)) for spec in steps.STEPS if getattr(event, spec.name)
     ]
 
 
