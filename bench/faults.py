@@ -179,17 +179,21 @@ def _admin(brokers: str) -> AdminClient:
     return AdminClient({"bootstrap.servers": brokers, "broker.address.family": "v4"})
 
 
+def _managed_partitions(brokers: str) -> dict[str, list[Any]]:
+    """The managed topics' partition metadata, by topic."""
+    metadata = _admin(brokers).list_topics(timeout=10)
+    return {
+        name: list(t.partitions.values())
+        for name, t in metadata.topics.items()
+        if name in MANAGED_TOPICS
+    }
+
+
 def wait_for_leaders(brokers: str, within_s: float = 60) -> bool:
     """Until every partition of the managed topics has a leader (after a broker died)."""
     deadline = time.monotonic() + within_s
     while time.monotonic() < deadline:
-        metadata = _admin(brokers).list_topics(timeout=10)
-        parts = [
-            p
-            for name, t in metadata.topics.items()
-            if name in MANAGED_TOPICS
-            for p in t.partitions.values()
-        ]
+        parts = [p for partitions in _managed_partitions(brokers).values() for p in partitions]
         if parts and all(p.leader >= 0 and not p.error for p in parts):
             return True
         time.sleep(0.5)
@@ -203,18 +207,12 @@ def wait_in_sync(brokers: str, within_s: float = 180, replicas: int = 3) -> None
     A partition with fewer than ``replicas`` replicas (a topic some test created) stops it."""
     deadline = time.monotonic() + within_s
     while time.monotonic() < deadline:
-        metadata = _admin(brokers).list_topics(timeout=10)
-        parts = [
-            p
-            for name, t in metadata.topics.items()
-            if name in MANAGED_TOPICS
-            for p in t.partitions.values()
-        ]
+        topics = _managed_partitions(brokers)
+        parts = [p for partitions in topics.values() for p in partitions]
         short = {
             name
-            for name, t in metadata.topics.items()
-            if name in MANAGED_TOPICS
-            and any(len(p.replicas) < replicas for p in t.partitions.values())
+            for name, partitions in topics.items()
+            if any(len(p.replicas) < replicas for p in partitions)
         }
         if short:
             raise SystemExit(
