@@ -270,12 +270,12 @@ def _status(out: TextIO, as_json: bool, settings: Settings, env_files: EnvFiles)
 
 
 def _unlock(out: TextIO, as_json: bool, settings: Settings) -> int:
-    from bazooka.postgres import bookkeeping  # noqa: PLC0415
+    from bazooka.postgres import lock  # noqa: PLC0415
     from bazooka.postgres.connection import connect, translated  # noqa: PLC0415
 
     try:
         with connect(settings) as conn, translated("unlock", settings):
-            result = bookkeeping.unlock(conn)
+            result = lock.unlock(conn)
     except BazookaError as exc:
         return _fail(out, as_json, exc)
     out.write((json.dumps(result.to_dict()) if as_json else result.headline()) + "\n")
