@@ -628,6 +628,7 @@ def _begin_transaction(
     """
     mode = work.mode
     if mode is TransactionMode.PER_MIGRATION:
+        # Outside the failure path: a row this run failed to take is not its own to free.
         with conn.transaction():
             guard.take()
     try:
