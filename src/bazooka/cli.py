@@ -353,12 +353,12 @@ def _status(io: _Streams, as_json: bool, settings: Settings, env_files: EnvFiles
 
 
 def _unlock(io: _Streams, as_json: bool, settings: Settings) -> int:
-    from bazooka.postgres import bookkeeping  # noqa: PLC0415
+    from bazooka.postgres import lock  # noqa: PLC0415
     from bazooka.postgres.connection import connect, translated  # noqa: PLC0415
 
     try:
         with connect(settings) as conn, translated("unlock", settings):
-            result = bookkeeping.unlock(conn)
+            result = lock.unlock(conn)
     except BazookaError as exc:
         return _fail(io, as_json, exc)
     io.out.write((json.dumps(result.to_dict()) if as_json else result.headline()) + "\n")

@@ -37,12 +37,13 @@ def _section(read: Callable[[Settings], dict[str, Any]], settings: Settings) -> 
 
 
 def _postgres(settings: Settings) -> dict[str, Any]:
-    from bazooka.postgres import bookkeeping  # noqa: PLC0415
+    from bazooka.postgres import bookkeeping, lock  # noqa: PLC0415
     from bazooka.postgres.connection import connect, describe_target, translated  # noqa: PLC0415
     from bazooka.postgres.migrations_source import bundled  # noqa: PLC0415
 
     with connect(settings) as conn, translated("reading migration status", settings):
-        state = bookkeeping.status(conn, bundled())
+        held = lock.state(conn)
+        state = bookkeeping.status(conn, bundled(), locked=held.locked, lock_rows=held.rows)
         schema = _schema(conn)
     return {
         "target": describe_target(settings),

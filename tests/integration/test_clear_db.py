@@ -8,8 +8,9 @@ from typing import Any
 import psycopg
 
 from bazooka.event import BazookaEvent
-from bazooka.postgres.bookkeeping import LOCK_TABLE, TABLE
+from bazooka.postgres.bookkeeping import TABLE
 from bazooka.postgres.connection import connect
+from bazooka.postgres.lock import LOCK_TABLE
 from bazooka.postgres.maintenance import INDEXER_TABLES, MATERIALIZED_VIEWS
 from bazooka.report import StepStatus
 from bazooka.runner import run

@@ -18,7 +18,7 @@ import pytest
 
 from bazooka.errors import MigrationError, MigrationLocked, UnknownMigrations
 from bazooka.event import BazookaEvent
-from bazooka.postgres import bookkeeping, migrator
+from bazooka.postgres import lock, migrator
 from bazooka.postgres.catalog import read_catalog
 from bazooka.postgres.connection import connect
 from bazooka.postgres.migrations_source import Migration, bundled, load_from
@@ -223,7 +223,7 @@ def test_held_lock_fails_clearly_and_unlock_releases_it(
     assert rows(conn, "SELECT is_locked FROM knex_migrations_lock") == [
         (1,)
     ]  # never freed silently
-    assert bookkeeping.unlock(conn).to_dict() == {"was_locked": True, "lock_table_exists": True}
+    assert lock.unlock(conn).to_dict() == {"was_locked": True, "lock_table_exists": True}
     assert rows(conn, "SELECT index, is_locked FROM knex_migrations_lock") != []
     assert migrator.migrate(conn, known).applied_count == MIGRATIONS - 10
 

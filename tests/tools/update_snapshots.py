@@ -47,7 +47,7 @@ from tests.schema_dump import (  # noqa: E402
 
 from bazooka.errors import MigrationError  # noqa: E402
 from bazooka.postgres import migrator  # noqa: E402
-from bazooka.postgres.baseline import load_baseline, parse  # noqa: E402
+from bazooka.postgres.baseline import parse  # noqa: E402
 from bazooka.postgres.catalog import read_catalog  # noqa: E402
 from bazooka.postgres.connection import connect  # noqa: E402
 from bazooka.postgres.migrations_source import Migration, bundled  # noqa: E402
@@ -111,7 +111,7 @@ def prove_baseline(
     :class:`BaselineMismatch` naming the first difference."""
     with connect(empty) as conn:
         try:
-            loaded = load_baseline(conn, known, migrator.QUIET, parse(text))
+            loaded = migrator.load_baseline(conn, known, migrator.QUIET, parse(text))
         except MigrationError as exc:
             raise BaselineMismatch(f"the baseline does not load: {exc}") from exc
         if loaded is None:

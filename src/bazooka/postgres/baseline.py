@@ -19,7 +19,6 @@ replay's creation of the bookkeeping tables.
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import logging
 from dataclasses import dataclass
@@ -27,19 +26,17 @@ from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING
 
-import psycopg
-from psycopg import pq, sql
+from psycopg import sql
 
 from bazooka.errors import MigrationError
 from bazooka.logs import emit
-from bazooka.postgres import bookkeeping
-from bazooka.postgres.connection import Connection, one_line
+from bazooka.postgres import bookkeeping, lock
+from bazooka.postgres.connection import Connection
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from bazooka.postgres.migrations_source import Migration
-    from bazooka.postgres.migrator import Observer
 
 log = logging.getLogger(__name__)
 
@@ -122,32 +119,62 @@ def applies(conn: Connection | None, known: Sequence[Migration]) -> bool:
     return bundled_baseline().covers(known)
 
 
-def load_baseline(
-    conn: Connection,
-    known: Sequence[Migration],
-    observer: Observer,
-    baseline: Baseline | None = None,
-) -> tuple[str, ...] | None:
-    """Load the final schema and the replay's bookkeeping in one transaction.
+class DoesNotApply(Exception):  # noqa: N818 - a condition the caller handles, not a failure
+    """The baseline does not apply: the database is not (or no longer) empty, or the baseline
+    stands for other migrations. The caller replays instead; nothing was changed."""
 
-    Returns the names of the migrations recorded (batch 1), or None when the baseline does not
-    apply (it describes other migrations, or the database is not, or no longer, empty): the
-    caller replays instead. Raises :class:`MigrationError` when loading fails; nothing is left
-    behind then.
+
+LOADING = "Loading the baseline"  # how a failure message names the load
+
+
+@dataclass(frozen=True)
+class Load:
+    """Loading the baseline: the one unit of its batch in the migrator's loop.
+
+    It opens its own transaction and, inside it, writes the bookkeeping a replay writes (Knex's
+    tables, the lock row taken and freed, one row per migration), so the loop takes no lock
+    row for it. Two round trips, as fast as ``psql`` loading the same file.
     """
-    if not database_is_empty(conn):
-        return None
-    baseline = baseline or bundled_baseline()
-    if not baseline.covers(known):
-        return None
-    names = [m.name for m in known]
-    observer.starting(len(names))
-    observer.before_each(f"the baseline of {len(names)} migrations")
-    try:
+
+    baseline: Baseline
+    names: tuple[str, ...]  # the migrations it records, in order
+
+    @classmethod
+    def of(
+        cls, conn: Connection, known: Sequence[Migration], baseline: Baseline | None = None
+    ) -> Load:
+        """The load of ``baseline`` (the bundled one by default) standing for ``known``;
+        raises :class:`DoesNotApply` when the database is not empty or it stands for others."""
+        if not database_is_empty(conn):
+            raise DoesNotApply
+        baseline = baseline or bundled_baseline()
+        if not baseline.covers(known):
+            raise DoesNotApply
+        return cls(baseline, tuple(m.name for m in known))
+
+    @property
+    def label(self) -> str:
+        """What the observer hears before it (the time budget's check)."""
+        return f"the baseline of {len(self.names)} migrations"
+
+    @property
+    def where(self) -> str:
+        """How a failure message names it."""
+        return LOADING
+
+    def apply(self, conn: Connection, batch: int, *, own_transaction: bool) -> None:
+        """Load the final schema and the replay's bookkeeping in one transaction of its own.
+
+        Raises :class:`DoesNotApply` (after rolling back) when, under the lock that serialises
+        first runs, the database is found no longer empty. Driver errors are the loop's to
+        translate; the caller rolls back.
+        """
+        if not own_transaction:
+            raise ValueError("the baseline always runs in a transaction of its own")
         # Round trip 1: the transaction, the lock the replay's bookkeeping takes, the re-check.
         cur = conn.execute(
-            f"BEGIN; SET LOCAL lock_timeout = '{bookkeeping.LOCK_WAIT}'; "
-            f"{bookkeeping.CREATION_LOCK}; "
+            f"BEGIN; SET LOCAL lock_timeout = '{lock.LOCK_WAIT}'; "
+            f"{lock.CREATION_LOCK}; "
             f"SET LOCAL lock_timeout TO DEFAULT; {EMPTY_QUERY}".encode()
         )
         while cur.nextset():
@@ -155,49 +182,30 @@ def load_baseline(
         row = cur.fetchone()
         if not (row and row[0]):
             conn.execute("ROLLBACK")
-            return None
+            raise DoesNotApply
         # Round trip 2: everything else, and the commit.
         rows = sql.SQL(", ").join(
-            sql.SQL("({}, 1, now())").format(sql.Literal(name)) for name in names
+            sql.SQL("({}, {}, now())").format(sql.Literal(name), sql.Literal(batch))
+            for name in self.names
         )
         script = sql.SQL("\n").join(
             [
                 sql.SQL(bookkeeping.CREATE_MIGRATIONS_TABLE + ";"),
-                sql.SQL(bookkeeping.CREATE_LOCK_TABLE + ";"),
-                sql.SQL(bookkeeping.INSERT_LOCK_ROW + ";"),
-                sql.SQL(bookkeeping.TAKE_LOCK + ";"),
-                sql.SQL(baseline.sql),
+                sql.SQL(lock.CREATE_LOCK_TABLE + ";"),
+                sql.SQL(lock.INSERT_LOCK_ROW + ";"),
+                sql.SQL(lock.TAKE_LOCK + ";"),
+                sql.SQL(self.baseline.sql),
                 sql.SQL(";\nINSERT INTO knex_migrations (name, batch, migration_time) VALUES "),
                 rows,
-                sql.SQL(";\n" + bookkeeping.FREE_LOCK + ";\nCOMMIT;"),
+                sql.SQL(";\n" + lock.FREE_LOCK + ";\nCOMMIT;"),
             ]
         )
         conn.execute(script.as_bytes(conn))
-    except psycopg.Error as exc:
-        _rollback_quietly(conn)
-        raise MigrationError(
-            f"Loading the baseline failed: {one_line(exc)}. It ran in one transaction: nothing "
-            "was created, the database is still empty. Run again, or force the step-by-step "
-            "replay with --replay (BAZOOKA_MIGRATE_REPLAY=true)."
-        ) from exc
-    except BaseException:
-        _rollback_quietly(conn)
-        raise
-    for name in names:
-        observer.after_each(name)
-    emit(
-        log,
-        logging.INFO,
-        "migrator#migrate",
-        f"Loaded the baseline: {len(names)} migration(s) as batch 1 in one transaction",
-        batch=1,
-    )
-    return tuple(names)
-
-
-def _rollback_quietly(conn: Connection) -> None:
-    """End the failed transaction; a dead connection has nothing left to roll back."""
-    if conn.closed or conn.info.transaction_status == pq.TransactionStatus.IDLE:
-        return
-    with contextlib.suppress(psycopg.Error):
-        conn.execute("ROLLBACK")
+        emit(
+            log,
+            logging.INFO,
+            "migrator#migrate",
+            f"Loaded the baseline: {len(self.names)} migration(s) as batch {batch} in one "
+            "transaction",
+            batch=batch,
+        )

@@ -1,54 +1,29 @@
-"""Knex's bookkeeping tables, exactly as Knex 0.21 keeps them: read, create, lock, record.
+"""Knex's record of applied migrations, exactly as Knex 0.21 keeps it: read and write its rows.
 
 ``knex_migrations(id serial, name varchar(255), batch integer, migration_time timestamptz)``
-holds one row per applied migration; ``knex_migrations_lock(index serial, is_locked integer)``
-holds one row, ``0`` when idle. The lock is Knex's statement
-``UPDATE knex_migrations_lock SET is_locked = 1 WHERE is_locked = 0``, which must touch exactly
-one row. Keeping these byte-for-byte lets a database move between the TypeScript Bazooka, the
-Knex CLI and this one in either direction.
+holds one row per applied migration. Keeping it byte-for-byte lets a database move between the
+TypeScript Bazooka, the Knex CLI and this one in either direction. The other table Knex keeps,
+``knex_migrations_lock``, and the creation of both tables are :mod:`bazooka.postgres.lock`'s.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import psycopg
 from psycopg import sql
 
-from bazooka.errors import MigrationLocked, UnknownMigrations
-from bazooka.logs import emit
+from bazooka.errors import UnknownMigrations
 from bazooka.postgres.connection import Connection
 from bazooka.postgres.migrations_source import Direction, Migration
 
-log = logging.getLogger(__name__)
-
 TABLE = "knex_migrations"
-LOCK_TABLE = "knex_migrations_lock"
-# How long a run waits for a lock row held inside another run's open transaction.
-LOCK_WAIT = "60s"
-# Knex's own statements for its tables and its lock (the baseline writes exactly the same).
+# Knex's own statement for its table (the baseline writes exactly the same).
 CREATE_MIGRATIONS_TABLE = (
     "CREATE TABLE IF NOT EXISTS knex_migrations ("
     "id serial primary key, name varchar(255), batch integer, migration_time timestamptz)"
-)
-CREATE_LOCK_TABLE = (
-    "CREATE TABLE IF NOT EXISTS knex_migrations_lock (index serial primary key, is_locked integer)"
-)
-INSERT_LOCK_ROW = (
-    "INSERT INTO knex_migrations_lock (is_locked) SELECT 0 "
-    "WHERE NOT EXISTS (SELECT 1 FROM knex_migrations_lock)"
-)
-TAKE_LOCK = "UPDATE knex_migrations_lock SET is_locked = 1 WHERE is_locked = 0"
-FREE_LOCK = "UPDATE knex_migrations_lock SET is_locked = 0"
-# Serialises the creation of the tables (and the baseline's load) between first runs.
-CREATION_LOCK = "SELECT pg_advisory_xact_lock(hashtext('bazooka:knex_migrations'))"
-UNLOCK_HINT = (
-    "If no other migration is running (e.g. a previous run was killed), release it with "
-    "`bazooka unlock` (same as `knex migrate:unlock`)."
 )
 
 
@@ -64,18 +39,11 @@ class AppliedMigration:
 
 @dataclass(frozen=True)
 class Bookkeeping:
-    """What ``knex_migrations`` and its lock say, compared with the migrations we know."""
+    """What ``knex_migrations`` says, compared with the migrations we know."""
 
     exists: bool  # knex_migrations exists
     applied: list[AppliedMigration]
     unknown: list[str]
-    locked: bool | None  # None: no lock table
-    lock_rows: int
-
-    @property
-    def ready(self) -> bool:
-        """Both tables and the lock row exist: nothing to create before locking."""
-        return self.exists and self.lock_rows > 0
 
     @property
     def done(self) -> frozenset[str]:
@@ -98,14 +66,11 @@ def read(conn: Connection, known: Sequence[Migration]) -> Bookkeeping:
     """The bookkeeping as it is; changes nothing (a database without it reads as empty)."""
     exists = table_exists(conn, TABLE)
     applied = _applied(conn) if exists else []
-    locked, lock_rows = _lock_state(conn)
     known_names = {m.name for m in known}
     return Bookkeeping(
         exists=exists,
         applied=applied,
         unknown=[m.name for m in applied if m.name not in known_names],
-        locked=locked,
-        lock_rows=lock_rows,
     )
 
 
@@ -145,16 +110,19 @@ class MigrationStatus:
         }
 
 
-def status(conn: Connection, known: Sequence[Migration]) -> MigrationStatus:
-    """Applied, pending and unknown migrations and the lock state. Changes nothing."""
+def status(
+    conn: Connection, known: Sequence[Migration], *, locked: bool | None, lock_rows: int
+) -> MigrationStatus:
+    """Applied, pending and unknown migrations, with the lock state the caller read
+    (:func:`bazooka.postgres.lock.state`). Changes nothing."""
     state = read(conn, known)
     return MigrationStatus(
         bookkeeping_exists=state.exists,
         applied=state.applied,
         pending=[m.name for m in known if m.name not in state.done],
         unknown=state.unknown,
-        locked=state.locked,
-        lock_rows=state.lock_rows,
+        locked=locked,
+        lock_rows=lock_rows,
         invalid_indexes=invalid_indexes(conn),
     )
 
@@ -187,29 +155,6 @@ def _applied(conn: Connection) -> list[AppliedMigration]:
     return [AppliedMigration(int(r[0]), str(r[1]), int(r[2] or 0), r[3]) for r in rows]
 
 
-def _lock_state(conn: Connection) -> tuple[bool | None, int]:
-    """(whether the lock is held, None without a lock table; how many lock rows there are)."""
-    if not table_exists(conn, LOCK_TABLE):
-        return None, 0
-    rows = conn.execute(sql.SQL("SELECT is_locked FROM {}").format(sql.Identifier(LOCK_TABLE)))
-    values = [r[0] for r in rows.fetchall()]
-    return any(v != 0 for v in values), len(values)
-
-
-def ensure(conn: Connection) -> None:
-    """Create Knex's tables and the idle lock row when missing (serialised between runs)."""
-    if table_exists(conn, TABLE) and table_exists(conn, LOCK_TABLE):
-        row = conn.execute(sql.SQL("SELECT 1 FROM {} LIMIT 1").format(sql.Identifier(LOCK_TABLE)))
-        if row.fetchone() is not None:
-            return
-    with conn.transaction():
-        # Two first runs at once must not both create the tables: serialise on a fixed key.
-        conn.execute(CREATION_LOCK)
-        conn.execute(CREATE_MIGRATIONS_TABLE)
-        conn.execute(CREATE_LOCK_TABLE)
-        conn.execute(INSERT_LOCK_ROW)
-
-
 def completed(conn: Connection, known: Sequence[Migration]) -> list[str]:
     """Applied names, in id order; raise :class:`UnknownMigrations` for names we lack."""
     names = [m.name for m in _applied(conn)]
@@ -227,41 +172,6 @@ def completed(conn: Connection, known: Sequence[Migration]) -> list[str]:
     return names
 
 
-def local_lock_timeout(conn: Connection, wait: str) -> None:
-    """``SET LOCAL lock_timeout`` to ``wait`` (``'60s'``, ``'500ms'``), for the caller's
-    transaction."""
-    conn.execute(sql.SQL("SET LOCAL lock_timeout = {}").format(sql.Literal(wait)))
-
-
-def take_lock(conn: Connection) -> str:
-    """The Knex lock statement, inside the caller's transaction; must touch exactly one row.
-
-    Returns the version (``xmin``) of the row it wrote, by which the lock is known as ours.
-    """
-    local_lock_timeout(conn, LOCK_WAIT)
-    try:
-        cur = conn.execute(TAKE_LOCK + " RETURNING xmin::text")
-    except psycopg.errors.LockNotAvailable as exc:
-        raise MigrationLocked(
-            f"Migration table is already locked: another run has held {LOCK_TABLE} for more "
-            f"than {LOCK_WAIT} inside its transaction. Try again when it has finished."
-        ) from exc
-    # The wait bound is for the lock row only, not for the migrations that follow.
-    conn.execute("SET LOCAL lock_timeout TO DEFAULT")
-    versions = cur.fetchall()
-    if len(versions) != 1:
-        raise MigrationLocked(
-            f"Migration table is already locked ({LOCK_TABLE}.is_locked = 1): another "
-            f"migration run is in progress or was killed. {UNLOCK_HINT}"
-        )
-    return str(versions[0][0])
-
-
-def free_lock(conn: Connection) -> None:
-    """Release the lock (Knex frees it after success and after a failed migration)."""
-    conn.execute(FREE_LOCK)
-
-
 def next_batch(conn: Connection) -> int:
     """``max(batch) + 1``: the number of a new batch."""
     row = conn.execute("SELECT max(batch) FROM knex_migrations").fetchone()
@@ -275,6 +185,17 @@ def latest_batch(conn: Connection) -> tuple[int, list[str]]:
         "WHERE batch = (SELECT max(batch) FROM knex_migrations) ORDER BY id DESC"
     ).fetchall()
     return (int(rows[0][1]) if rows else 0), [str(r[0]) for r in rows]
+
+
+def names_in_batch(conn: Connection, batch: int) -> list[str]:
+    """The names recorded in ``batch``, in the order they were applied (none without the
+    table)."""
+    if not table_exists(conn, TABLE):
+        return []
+    rows = conn.execute(
+        "SELECT name FROM knex_migrations WHERE batch = %s ORDER BY id", (batch,)
+    ).fetchall()
+    return [str(r[0]) for r in rows]
 
 
 def record(conn: Connection, migration: Migration, direction: Direction, batch: int) -> bytes:
@@ -291,39 +212,3 @@ def record(conn: Connection, migration: Migration, direction: Direction, batch: 
                 sql.Literal(migration.name)
             )
     return statement.as_bytes(conn)
-
-
-@dataclass(frozen=True)
-class UnlockResult:
-    """What ``bazooka unlock`` found and did."""
-
-    lock_table_exists: bool
-    was_locked: bool
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON form."""
-        return {"was_locked": self.was_locked, "lock_table_exists": self.lock_table_exists}
-
-    def headline(self) -> str:
-        """One line for the terminal."""
-        if not self.lock_table_exists:
-            return "No knex_migrations_lock table: nothing to unlock."
-        state = "was locked; released" if self.was_locked else "was already free"
-        return f"Migration lock {state}."
-
-
-def unlock(conn: Connection) -> UnlockResult:
-    """Force-release the lock (Knex ``migrate:unlock``): the lock table becomes one row ``0``."""
-    if not table_exists(conn, LOCK_TABLE):
-        return UnlockResult(lock_table_exists=False, was_locked=False)
-    with conn.transaction():
-        table = sql.Identifier(LOCK_TABLE)
-        rows = conn.execute(sql.SQL("SELECT is_locked FROM {} FOR UPDATE").format(table))
-        was_locked = any(r[0] != 0 for r in rows.fetchall())
-        conn.execute(sql.SQL("DELETE FROM {}").format(table))
-        conn.execute(sql.SQL("INSERT INTO {} (is_locked) VALUES (0)").format(table))
-    if was_locked:
-        emit(log, logging.WARNING, "bookkeeping#unlock", "Released the migration lock")
-    else:
-        emit(log, logging.INFO, "bookkeeping#unlock", "The migration lock was already free")
-    return UnlockResult(lock_table_exists=True, was_locked=was_locked)

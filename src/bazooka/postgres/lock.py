@@ -1,5 +1,11 @@
 """The migration lock: Knex's row, guarded by a session-level advisory lock of Bazooka's own.
 
+This module owns ``knex_migrations_lock(index serial, is_locked integer)``: every statement
+that reads or writes it (Knex's ``UPDATE knex_migrations_lock SET is_locked = 1 WHERE
+is_locked = 0``, which must touch exactly one row; the release; ``bazooka unlock``; the state
+``status`` shows) and the creation of Knex's two tables, which Knex makes together with the
+idle lock row. What ``knex_migrations`` records is :mod:`bazooka.postgres.bookkeeping`'s.
+
 Knex's lock (``knex_migrations_lock.is_locked``) is a row, so it outlives the process that set
 it: a run killed while holding it leaves it set, and Knex (like the original) then refuses every
 later run until a person runs ``unlock``. Bazooka keeps that row, which the original and the Knex
@@ -35,14 +41,33 @@ from psycopg import sql
 from bazooka.errors import MigrationLocked
 from bazooka.logs import emit
 from bazooka.postgres import bookkeeping
-from bazooka.postgres.bookkeeping import LOCK_TABLE, UNLOCK_HINT
 from bazooka.postgres.connection import Connection, one_line
 from bazooka.postgres.liveness import SESSION_COLUMNS, LiveMigratorCheck, Session
 
 log = logging.getLogger(__name__)
 
+LOCK_TABLE = "knex_migrations_lock"
+# How long a run waits for a lock row held inside another run's open transaction.
+LOCK_WAIT = "60s"
+# Knex's own statements for its lock (the baseline writes exactly the same).
+CREATE_LOCK_TABLE = (
+    "CREATE TABLE IF NOT EXISTS knex_migrations_lock (index serial primary key, is_locked integer)"
+)
+INSERT_LOCK_ROW = (
+    "INSERT INTO knex_migrations_lock (is_locked) SELECT 0 "
+    "WHERE NOT EXISTS (SELECT 1 FROM knex_migrations_lock)"
+)
+TAKE_LOCK = "UPDATE knex_migrations_lock SET is_locked = 1 WHERE is_locked = 0"
+FREE_LOCK = "UPDATE knex_migrations_lock SET is_locked = 0"
+# Serialises the creation of the tables (and the baseline's load) between first runs.
+CREATION_LOCK = "SELECT pg_advisory_xact_lock(hashtext('bazooka:knex_migrations'))"
+UNLOCK_HINT = (
+    "If no other migration is running (e.g. a previous run was killed), release it with "
+    "`bazooka unlock` (same as `knex migrate:unlock`)."
+)
+
 # Bazooka's advisory lock, in the two-int4 key space (pg_locks.objsubid = 2), which the
-# one-bigint key of bookkeeping.ensure() cannot collide with: "bzka", 1 = the migration lock.
+# one-bigint key of CREATION_LOCK cannot collide with: "bzka", 1 = the migration lock.
 ADVISORY_CLASS = 0x627A6B61
 ADVISORY_OBJECT = 1
 # How long a run waits for the advisory lock. A killed run's backend keeps it until the
@@ -79,6 +104,115 @@ class StaleLockRecovery:
             ),
             "released_at": self.released_at.isoformat(timespec="milliseconds"),
         }
+
+
+@dataclass(frozen=True)
+class LockState:
+    """What ``knex_migrations_lock`` holds."""
+
+    locked: bool | None  # None: no lock table
+    rows: int
+
+
+def state(conn: Connection) -> LockState:
+    """Whether the lock is held (None without a lock table) and how many lock rows there are."""
+    if not bookkeeping.table_exists(conn, LOCK_TABLE):
+        return LockState(None, 0)
+    rows = conn.execute(sql.SQL("SELECT is_locked FROM {}").format(sql.Identifier(LOCK_TABLE)))
+    values = [r[0] for r in rows.fetchall()]
+    return LockState(any(v != 0 for v in values), len(values))
+
+
+def ensure_tables(conn: Connection) -> None:
+    """Create Knex's two tables and the idle lock row when missing (serialised between runs).
+
+    Knex creates them together; they live here because the lock row is what they are made
+    for, and this module may read :mod:`~bazooka.postgres.bookkeeping`, not the reverse.
+    """
+    if bookkeeping.table_exists(conn, bookkeeping.TABLE) and bookkeeping.table_exists(
+        conn, LOCK_TABLE
+    ):
+        row = conn.execute(sql.SQL("SELECT 1 FROM {} LIMIT 1").format(sql.Identifier(LOCK_TABLE)))
+        if row.fetchone() is not None:
+            return
+    with conn.transaction():
+        # Two first runs at once must not both create the tables: serialise on a fixed key.
+        conn.execute(CREATION_LOCK)
+        conn.execute(bookkeeping.CREATE_MIGRATIONS_TABLE)
+        conn.execute(CREATE_LOCK_TABLE)
+        conn.execute(INSERT_LOCK_ROW)
+
+
+def local_lock_timeout(conn: Connection, wait: str) -> None:
+    """``SET LOCAL lock_timeout`` to ``wait`` (``'60s'``, ``'500ms'``), for the caller's
+    transaction."""
+    conn.execute(sql.SQL("SET LOCAL lock_timeout = {}").format(sql.Literal(wait)))
+
+
+def take_lock(conn: Connection) -> str:
+    """The Knex lock statement, inside the caller's transaction; must touch exactly one row.
+
+    Returns the version (``xmin``) of the row it wrote, by which the lock is known as ours.
+    """
+    local_lock_timeout(conn, LOCK_WAIT)
+    try:
+        cur = conn.execute(TAKE_LOCK + " RETURNING xmin::text")
+    except psycopg.errors.LockNotAvailable as exc:
+        raise MigrationLocked(
+            f"Migration table is already locked: another run has held {LOCK_TABLE} for more "
+            f"than {LOCK_WAIT} inside its transaction. Try again when it has finished."
+        ) from exc
+    # The wait bound is for the lock row only, not for the migrations that follow.
+    conn.execute("SET LOCAL lock_timeout TO DEFAULT")
+    versions = cur.fetchall()
+    if len(versions) != 1:
+        raise MigrationLocked(
+            f"Migration table is already locked ({LOCK_TABLE}.is_locked = 1): another "
+            f"migration run is in progress or was killed. {UNLOCK_HINT}"
+        )
+    return str(versions[0][0])
+
+
+def free_lock(conn: Connection) -> None:
+    """Release the lock (Knex frees it after success and after a failed migration)."""
+    conn.execute(FREE_LOCK)
+
+
+@dataclass(frozen=True)
+class UnlockResult:
+    """What ``bazooka unlock`` found and did."""
+
+    lock_table_exists: bool
+    was_locked: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return {"was_locked": self.was_locked, "lock_table_exists": self.lock_table_exists}
+
+    def headline(self) -> str:
+        """One line for the terminal."""
+        if not self.lock_table_exists:
+            return "No knex_migrations_lock table: nothing to unlock."
+        state = "was locked; released" if self.was_locked else "was already free"
+        return f"Migration lock {state}."
+
+
+def unlock(conn: Connection) -> UnlockResult:
+    """Force-release the lock (Knex ``migrate:unlock``): the lock table becomes one row ``0``."""
+    if not bookkeeping.table_exists(conn, LOCK_TABLE):
+        return UnlockResult(lock_table_exists=False, was_locked=False)
+    with conn.transaction():
+        table = sql.Identifier(LOCK_TABLE)
+        rows = conn.execute(sql.SQL("SELECT is_locked FROM {} FOR UPDATE").format(table))
+        was_locked = any(r[0] != 0 for r in rows.fetchall())
+        conn.execute(sql.SQL("DELETE FROM {}").format(table))
+        conn.execute(sql.SQL("INSERT INTO {} (is_locked) VALUES (0)").format(table))
+    # The log lines keep the place they always named, for filters that match on it.
+    if was_locked:
+        emit(log, logging.WARNING, "bookkeeping#unlock", "Released the migration lock")
+    else:
+        emit(log, logging.INFO, "bookkeeping#unlock", "The migration lock was already free")
+    return UnlockResult(lock_table_exists=True, was_locked=was_locked)
 
 
 def advisory_holders(conn: Connection) -> list[Session]:
@@ -135,7 +269,7 @@ class MigrationGuard:
     def _hold_advisory(self) -> None:
         try:
             with self.conn.transaction():
-                bookkeeping.local_lock_timeout(self.conn, self._wait)
+                local_lock_timeout(self.conn, self._wait)
                 self.conn.execute(
                     "SELECT pg_advisory_lock(%s, %s)", (ADVISORY_CLASS, ADVISORY_OBJECT)
                 )
@@ -187,11 +321,11 @@ class MigrationGuard:
 
     def take(self) -> None:
         """Knex's lock statement, inside the caller's transaction (remembering the row version)."""
-        self._row_version = bookkeeping.take_lock(self.conn)
+        self._row_version = take_lock(self.conn)
 
     def free(self) -> None:
         """Release the row (Knex frees it after success and after a failed migration)."""
-        bookkeeping.free_lock(self.conn)
+        free_lock(self.conn)
         self._row_version = None
 
     def release(self) -> None:
@@ -256,19 +390,12 @@ class MigrationGuard:
 
     def _release_own_row(self, fresh: Connection, batch: int | None) -> list[str]:
         with fresh.transaction():
-            bookkeeping.local_lock_timeout(fresh, self._wait)
+            local_lock_timeout(fresh, self._wait)
             fresh.execute("SELECT pg_advisory_xact_lock(%s, %s)", (ADVISORY_CLASS, ADVISORY_OBJECT))
             released = 0
             if self._row_version is not None:
                 released = _release_row(fresh, self._row_version)
-            names: list[str] = []
-            if batch is not None and bookkeeping.table_exists(fresh, bookkeeping.TABLE):
-                names = [
-                    str(r[0])
-                    for r in fresh.execute(
-                        "SELECT name FROM knex_migrations WHERE batch = %s ORDER BY id", (batch,)
-                    ).fetchall()
-                ]
+            names = bookkeeping.names_in_batch(fresh, batch) if batch is not None else []
         emit(
             log,
             logging.WARNING,

@@ -22,26 +22,30 @@ bookkeeping row; and every error names the migration and what was left behind.
 
 Each operation is planned first (``plan_migrate``, ``plan_rollback``: read-only, typed, what a
 dry run shows), then applied (``apply_migrate``, ``apply_rollback``), which carries out that
-plan. The tables, the lock and the rows themselves are :mod:`bazooka.postgres.bookkeeping`.
+plan. Both go through ONE loop (:func:`_run`) over units of work (each migration, or the baseline
+standing for all of them), and a context manager (:func:`_begin_transaction`) decides, once per
+batch, whether one transaction covers the whole batch or each unit opens its own, as alembic's
+``begin_transaction(_per_migration=True)`` does. Knex's lock table and the guard around it are
+:mod:`bazooka.postgres.lock`; the ``knex_migrations`` rows are :mod:`bazooka.postgres.bookkeeping`.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 import psycopg
 
 from bazooka.errors import MigrationError, MigrationLocked
 from bazooka.logs import emit
 from bazooka.outcome import EarlierSteps
-from bazooka.postgres import baseline, bookkeeping, leftovers
-from bazooka.postgres.bookkeeping import UNLOCK_HINT
+from bazooka.postgres import baseline, bookkeeping, leftovers, lock
 from bazooka.postgres.connection import Connection, one_line
-from bazooka.postgres.lock import ADVISORY_WAIT_S, MigrationGuard, StaleLockRecovery
+from bazooka.postgres.lock import ADVISORY_WAIT_S, UNLOCK_HINT, MigrationGuard, StaleLockRecovery
 from bazooka.postgres.migrations_source import Direction, Migration
 from bazooka.postgres.sqlsplit import split_statements
 
@@ -183,12 +187,13 @@ def plan_migrate(
     of a dry run would roll back; ``replay``: never the baseline. Reads only: the bookkeeping
     tables are created by the apply."""
     state = bookkeeping.read(conn, known)
+    held = lock.state(conn)
     empty = not also_pending and not replay and baseline.applies(conn, known)
     return MigratePlan(
         migrations=tuple(m for m in known if m.name not in state.done - also_pending),
-        locked=bool(state.locked),
+        locked=bool(held.locked),
         unknown=tuple(state.unknown),
-        bookkeeping_ready=state.ready,
+        bookkeeping_ready=state.exists and held.rows > 0,
         path=MigratePath.BASELINE if empty else MigratePath.REPLAY,
     )
 
@@ -224,30 +229,37 @@ def apply_migrate(
     """
     guard = MigrationGuard(conn, reconnect=reconnect, wait_s=lock_wait_s)
     if plan.path is MigratePath.BASELINE:
-        guard.acquire()
         try:
-            loaded = baseline.load_baseline(conn, known, observer)
-        finally:
-            guard.release()
-        if loaded is not None:
+            loaded, _ = _run_guarded(conn, known, _Work.baseline(), guard, observer)
+        except baseline.DoesNotApply:
+            plan = plan_migrate(conn, known, replay=True)
+        else:
             return _result(
                 1, loaded, TransactionMode.BASELINE, conn, path=MigratePath.BASELINE, guard=guard
             )
-        plan = plan_migrate(conn, known, replay=True)
     if not plan.bookkeeping_ready:
-        bookkeeping.ensure(conn)
+        lock.ensure_tables(conn)
     if plan.unknown:
         bookkeeping.completed(conn, known)  # raises, naming them
-    mode = plan.mode
-    guard.acquire()
+    applied, batch = _run_guarded(conn, known, _Work.up(plan), guard, observer)
+    return _result(batch, applied, plan.mode, conn, path=MigratePath.REPLAY, guard=guard)
+
+
+def load_baseline(
+    conn: Connection,
+    known: Sequence[Migration],
+    observer: Observer = QUIET,
+    source: baseline.Baseline | None = None,
+) -> tuple[str, ...] | None:
+    """Load ``source`` (the bundled baseline by default) through the loop, without the
+    migration guard: for the snapshot tool and the tests. The names recorded as batch 1, or
+    None when it does not apply (the database is not empty, or it stands for other migrations).
+    """
     try:
-        if mode is TransactionMode.ONE:
-            applied, batch = _migrate_in_one_transaction(conn, known, plan, guard, observer)
-        else:
-            applied, batch = _run_batch(conn, known, _Work.up(plan.migrations), guard, observer)
-    finally:
-        guard.release()
-    return _result(batch, tuple(applied), mode, conn, path=MigratePath.REPLAY, guard=guard)
+        loaded, _ = _run(conn, known, _Work.baseline(source), MigrationGuard(conn), observer)
+    except baseline.DoesNotApply:
+        return None
+    return loaded
 
 
 def _result(
@@ -386,7 +398,7 @@ def plan_rollback(conn: Connection, known: Sequence[Migration]) -> RollbackPlan:
         migrations=tuple(
             by_name[n] for n in reversed(state.latest_batch_migrations) if n in by_name
         ),
-        locked=bool(state.locked),
+        locked=bool(lock.state(conn).locked),
         unknown=tuple(state.unknown),
         unknown_in_batch=tuple(n for n in state.latest_batch_migrations if n not in by_name),
     )
@@ -420,14 +432,10 @@ def apply_rollback(
     """Roll back the planned batch, newest first, one transaction per migration (Knex
     ``migrate.rollback``). Refuses, changing nothing, when the latest batch is no longer the
     planned one by the time the lock is held. The lock as for :func:`apply_migrate`."""
-    bookkeeping.ensure(conn)
+    lock.ensure_tables(conn)
     bookkeeping.completed(conn, known)  # raises on a migration this Bazooka does not know
     guard = MigrationGuard(conn, reconnect=reconnect, wait_s=lock_wait_s)
-    guard.acquire()
-    try:
-        reverted, batch = _run_batch(conn, known, _Work.down(plan), guard, observer)
-    finally:
-        guard.release()
+    reverted, batch = _run_guarded(conn, known, _Work.down(plan), guard, observer)
     emit(
         log,
         logging.INFO,
@@ -455,34 +463,124 @@ def rollback(
     return apply_rollback(conn, known, plan, observer, reconnect=reconnect, lock_wait_s=lock_wait_s)
 
 
+# --- the one loop ---------------------------------------------------------------------------
+
+
+class _Unit(Protocol):
+    """One unit of a batch's work: a migration (:class:`_Step`), or the baseline standing for
+    all of them (:class:`bazooka.postgres.baseline.Load`)."""
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The migrations it records (or un-records), in order."""
+
+    @property
+    def label(self) -> str:
+        """What the observer hears before it (the time budget's check)."""
+
+    @property
+    def where(self) -> str:
+        """How a failure message names it."""
+
+    def apply(self, conn: Connection, batch: int, *, own_transaction: bool) -> None:
+        """Run it and write its bookkeeping; in a transaction of its own when told so."""
+
+
+@dataclass(frozen=True)
+class _Step:
+    """One migration, applied or reverted: the unit of a replay and of a rollback."""
+
+    migration: Migration
+    direction: Direction
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Its one name."""
+        return (self.migration.name,)
+
+    @property
+    def label(self) -> str:
+        """Its name."""
+        return self.migration.name
+
+    @property
+    def where(self) -> str:
+        """``Migration <name> (up)``."""
+        return f"Migration {self.migration.name} ({self.direction})"
+
+    def apply(self, conn: Connection, batch: int, *, own_transaction: bool) -> None:
+        """Run the migration and write its bookkeeping row.
+
+        A transactional migration goes as ONE simple query (several statements): its SQL and
+        its bookkeeping row together, wrapped in BEGIN/COMMIT when it has its own transaction,
+        so each costs one round trip. A no-transaction migration runs statement by statement
+        in autocommit (CREATE INDEX CONCURRENTLY refuses a multi-statement query), then its row.
+        """
+        migration, direction = self.migration, self.direction
+        script = migration.sql(direction)
+        if not migration.transaction:
+            for statement in split_statements(script):
+                if leftovers.still_to_run(conn, statement, migration.name):
+                    conn.execute(statement.encode())
+            conn.execute(bookkeeping.record(conn, migration, direction, batch))
+            return
+        # "\n;" ends a trailing "--" comment line before the next statement.
+        row = bookkeeping.record(conn, migration, direction, batch)
+        body = script.encode() + b"\n;\n" + row + b";"
+        conn.execute(b"BEGIN;\n" + body + b"\nCOMMIT;" if own_transaction else body)
+
+
 @dataclass(frozen=True)
 class _Work:
     """What a batch must do once the lock is held: the plan, checked against the database."""
 
     direction: Direction
-    planned: tuple[Migration, ...]
+    mode: TransactionMode
+    planned: tuple[Migration, ...] = ()
     planned_batch: int | None = None  # rollback: the batch the plan reverts
+    source: baseline.Baseline | None = None  # the baseline: the bundled one when None
 
     @classmethod
-    def up(cls, planned: tuple[Migration, ...]) -> _Work:
-        """Apply ``planned``."""
-        return cls(Direction.UP, planned)
+    def up(cls, plan: MigratePlan) -> _Work:
+        """Apply the plan's migrations (replayed)."""
+        return cls(Direction.UP, plan.mode, plan.migrations)
 
     @classmethod
     def down(cls, plan: RollbackPlan) -> _Work:
-        """Revert the plan's batch."""
-        return cls(Direction.DOWN, plan.migrations, plan.batch)
+        """Revert the plan's batch, one transaction per migration."""
+        return cls(Direction.DOWN, TransactionMode.PER_MIGRATION, plan.migrations, plan.batch)
 
-    def resolve(self, conn: Connection, known: Sequence[Migration]) -> tuple[list[Migration], int]:
-        """The migrations still to run and the batch number, read after taking the lock.
+    @classmethod
+    def baseline(cls, source: baseline.Baseline | None = None) -> _Work:
+        """Load the baseline, as batch 1."""
+        return cls(Direction.UP, TransactionMode.BASELINE, source=source)
+
+    @property
+    def where(self) -> str:
+        """How a failure message names a failure outside any unit."""
+        if self.mode is TransactionMode.BASELINE:
+            return baseline.LOADING
+        return f"Migration (bookkeeping) ({self.direction})"
+
+    @property
+    def verb(self) -> str:
+        """``applied`` or ``rolled back``."""
+        return "applied" if self.direction is Direction.UP else "rolled back"
+
+    def resolve(self, conn: Connection, known: Sequence[Migration]) -> tuple[list[_Unit], int]:
+        """The units still to run and the batch number, read after taking the lock.
 
         Up: a planned migration another run applied meanwhile is skipped (re-read after the
         lock, so two runs never apply one twice). Down: the latest batch must still be the
-        planned one, or nothing is reverted.
+        planned one, or nothing is reverted. The baseline: the database must still be empty
+        (:class:`bazooka.postgres.baseline.DoesNotApply` otherwise).
         """
+        if self.mode is TransactionMode.BASELINE:
+            return [baseline.Load.of(conn, known, self.source)], 1
         if self.direction is Direction.UP:
             done = set(bookkeeping.completed(conn, known))
-            return [m for m in self.planned if m.name not in done], bookkeeping.next_batch(conn)
+            todo = [m for m in self.planned if m.name not in done]
+            return [_Step(m, Direction.UP) for m in todo], bookkeeping.next_batch(conn)
         batch, names = bookkeeping.latest_batch(conn)
         planned = [m.name for m in self.planned]
         if names != planned or (batch or None) != self.planned_batch:
@@ -491,129 +589,152 @@ class _Work:
                 f"{self.planned_batch} with {len(planned)} migration(s); now: batch {batch or None}"
                 f" with {len(names)}): another run migrated meanwhile. Nothing was rolled back."
             )
-        return list(self.planned), batch
+        return [_Step(m, Direction.DOWN) for m in self.planned], batch
 
 
-def _apply(
-    conn: Connection,
-    migration: Migration,
-    direction: Direction,
-    batch: int,
-    *,
-    own_transaction: bool,
-) -> None:
-    """Run one migration and write its bookkeeping row.
+@dataclass
+class _Progress:
+    """How far a batch got: what its failure message and lost-connection report say."""
 
-    A transactional migration goes as ONE simple query (several statements): its SQL and its
-    bookkeeping row together, wrapped in BEGIN/COMMIT when it has its own transaction, so each
-    costs one round trip. A no-transaction migration runs statement by statement in autocommit
-    (CREATE INDEX CONCURRENTLY refuses a multi-statement query), then its row.
-    """
-    script = migration.sql(direction)
-    if not migration.transaction:
-        for statement in split_statements(script):
-            if leftovers.still_to_run(conn, statement, migration.name):
-                conn.execute(statement.encode())
-        conn.execute(bookkeeping.record(conn, migration, direction, batch))
-        return
-    # "\n;" ends a trailing "--" comment line before the next statement.
-    row = bookkeeping.record(conn, migration, direction, batch)
-    body = script.encode() + b"\n;\n" + row + b";"
-    conn.execute(b"BEGIN;\n" + body + b"\nCOMMIT;" if own_transaction else body)
+    batch: int = 0
+    done: list[str] = field(default_factory=list)
+    current: _Unit | None = None
 
 
-def _migrate_in_one_transaction(
-    conn: Connection,
-    known: Sequence[Migration],
-    plan: MigratePlan,
-    guard: MigrationGuard,
-    observer: Observer,
-) -> tuple[list[str], int]:
-    """Every planned migration is transactional: lock, apply, record, unlock — one commit."""
-    applied: list[str] = []
-    batch = 0
-    current: Migration | None = None
-    try:
-        with conn.transaction():
-            guard.take()
-            todo, batch = _Work.up(plan.migrations).resolve(conn, known)
-            observer.starting(len(todo))
-            for migration in todo:
-                observer.before_each(migration.name)
-                current = migration
-                _apply(conn, migration, Direction.UP, batch, own_transaction=False)
-                applied.append(migration.name)
-                observer.after_each(migration.name)
-            current = None
-            guard.free()
-    except MigrationLocked:
-        raise
-    except psycopg.Error as exc:
-        where = f"Migration {current.name if current else '(bookkeeping)'} (up)"
-        if conn.broken:
-            recorded = guard.after_lost_connection(batch or None)
-            raise _lost_connection(
-                where, exc, recorded=recorded, verb="applied", mode=plan.mode, batch=batch
-            ) from exc
-        raise MigrationError(
-            f"{where} failed: {one_line(exc)}. The batch ran in one transaction: nothing was "
-            "applied and the lock is free."
-        ) from exc
-    return applied, batch
-
-
-def _run_batch(
+def _run_guarded(
     conn: Connection,
     known: Sequence[Migration],
     work: _Work,
     guard: MigrationGuard,
     observer: Observer,
-) -> tuple[list[str], int]:
-    """One transaction per migration (none for no-transaction ones), lock held throughout.
-
-    The per-migration commits do not wait for the disk (``synchronous_commit = off``): the
-    lock release at the end is committed synchronously, which flushes the WAL through every
-    earlier commit before anything is reported. A crash in between loses at most a suffix of
-    the batch, each migration together with its bookkeeping row, as a crashed Knex run would.
-    """
-    with conn.transaction():
-        guard.take()
-    done: list[str] = []
-    current: Migration | None = None
-    batch = 0
+) -> tuple[tuple[str, ...], int]:
+    """:func:`_run` while holding the guard (the advisory lock; a stale row released)."""
+    guard.acquire()
     try:
-        conn.execute("SET synchronous_commit = off")
-        todo, batch = work.resolve(conn, known)
-        observer.starting(len(todo))
-        for migration in todo:
-            observer.before_each(migration.name)
-            current = migration
-            _apply(conn, migration, work.direction, batch, own_transaction=True)
-            done.append(migration.name)
-            current = None
-            observer.after_each(migration.name)
+        return _run(conn, known, work, guard, observer)
+    finally:
+        guard.release()
+
+
+def _run(
+    conn: Connection,
+    known: Sequence[Migration],
+    work: _Work,
+    guard: MigrationGuard,
+    observer: Observer,
+) -> tuple[tuple[str, ...], int]:
+    """The one migration loop: every unit of the batch, in order; the names it recorded (or
+    un-recorded) and the batch number. :func:`_begin_transaction` decides the transactions
+    and owns the failure path."""
+    progress = _Progress()
+    with _begin_transaction(conn, guard, work, progress) as own_transaction:
+        units, progress.batch = work.resolve(conn, known)
+        observer.starting(sum(len(unit.names) for unit in units))
+        for unit in units:
+            observer.before_each(unit.label)
+            progress.current = unit
+            unit.apply(conn, progress.batch, own_transaction=own_transaction)
+            progress.current = None
+            progress.done.extend(unit.names)
+            for name in unit.names:
+                observer.after_each(name)
+    return tuple(progress.done), progress.batch
+
+
+@contextmanager
+def _begin_transaction(
+    conn: Connection, guard: MigrationGuard, work: _Work, progress: _Progress
+) -> Iterator[bool]:
+    """Decide the batch's transactions, once (alembic's ``begin_transaction``); yield whether
+    each unit opens its own. A failure inside becomes one :class:`MigrationError` here.
+
+    * ``ONE``: one transaction covers Knex's lock row, every migration and its row; one commit.
+    * ``PER_MIGRATION``: the lock row is taken in a transaction of its own, then each
+      migration opens its own (none for a no-transaction one), and the row is freed at the
+      end. Those commits do not wait for the disk (``synchronous_commit = off``): the final
+      release is committed synchronously, which flushes the WAL through every earlier commit
+      before anything is reported. A crash in between loses at most a suffix of the batch,
+      each migration with its bookkeeping row, as a crashed Knex run would.
+    * ``BASELINE``: the one unit opens its own transaction and creates, takes and frees the
+      lock row inside it, so nothing is taken here.
+    """
+    mode = work.mode
+    if mode is TransactionMode.PER_MIGRATION:
+        # Outside the failure path: a row this run failed to take is not its own to free.
+        with conn.transaction():
+            guard.take()
+    try:
+        if mode is TransactionMode.ONE:
+            with conn.transaction():
+                guard.take()
+                yield False
+                guard.free()
+        else:
+            if mode is TransactionMode.PER_MIGRATION:
+                conn.execute("SET synchronous_commit = off")
+            yield True
+    except MigrationLocked:
+        raise
     except BaseException as exc:
-        if not isinstance(exc, psycopg.Error):
-            _release_after_failure(conn, guard)
+        error = _failure(conn, guard, work, progress, exc)
+        if error is None:
             raise
-        where = f"Migration {current.name if current else '(bookkeeping)'} ({work.direction})"
-        verb = "applied" if work.direction is Direction.UP else "rolled back"
-        if conn.broken:
-            recorded = guard.after_lost_connection(batch or None)
-            if work.direction is Direction.DOWN and recorded is not None:
-                recorded = [m.name for m in work.planned if m.name not in recorded]
-            mode = TransactionMode.PER_MIGRATION
-            raise _lost_connection(
-                where, exc, recorded=recorded, verb=verb, mode=mode, batch=batch
-            ) from exc
-        _release_after_failure(conn, guard)
-        raise MigrationError(
-            f"{where} failed: {one_line(exc)}. {len(done)} migration(s) of this batch were {verb} "
-            f"before it and stay so; the lock was released."
-        ) from exc
-    conn.execute("RESET synchronous_commit")
-    guard.free()
-    return done, batch
+        raise error from exc
+    if mode is TransactionMode.PER_MIGRATION:
+        conn.execute("RESET synchronous_commit")
+        guard.free()
+
+
+def _failure(
+    conn: Connection,
+    guard: MigrationGuard,
+    work: _Work,
+    progress: _Progress,
+    exc: BaseException,
+) -> MigrationError | None:
+    """The one failure path: clean up as the batch's transactions require, then the error to
+    raise (None: raise ``exc`` as it is; only driver errors are translated).
+
+    A connection lost in a replay or a rollback reconnects once to release this run's lock row
+    and report what is recorded; the baseline holds no row outside its one transaction.
+    """
+    mode = work.mode
+    lost = isinstance(exc, psycopg.Error) and conn.broken and mode is not TransactionMode.BASELINE
+    if not lost:
+        if mode is TransactionMode.PER_MIGRATION:
+            _release_after_failure(conn, guard)
+        elif mode is TransactionMode.BASELINE:
+            _rollback_quietly(conn)
+        # ONE: leaving the transaction rolled it back, the lock row's update with it.
+    if not isinstance(exc, psycopg.Error):
+        return None
+    where = progress.current.where if progress.current is not None else work.where
+    if lost:
+        recorded = guard.after_lost_connection(progress.batch or None)
+        if work.direction is Direction.DOWN and recorded is not None:
+            recorded = [m.name for m in work.planned if m.name not in recorded]
+        return _lost_connection(
+            where, exc, recorded=recorded, verb=work.verb, mode=mode, batch=progress.batch
+        )
+    return MigrationError(f"{where} failed: {one_line(exc)}. {_left_behind(work, progress)}")
+
+
+def _left_behind(work: _Work, progress: _Progress) -> str:
+    """What a failed batch leaves, as its transactions decide."""
+    match work.mode:
+        case TransactionMode.ONE:
+            return "The batch ran in one transaction: nothing was applied and the lock is free."
+        case TransactionMode.PER_MIGRATION:
+            return (
+                f"{len(progress.done)} migration(s) of this batch were {work.verb} before it "
+                "and stay so; the lock was released."
+            )
+        case TransactionMode.BASELINE:
+            return (
+                "It ran in one transaction: nothing was created, the database is still empty. "
+                "Run again, or force the step-by-step replay with --replay "
+                "(BAZOOKA_MIGRATE_REPLAY=true)."
+            )
 
 
 def _lost_connection(
@@ -661,3 +782,12 @@ def _release_after_failure(conn: Connection, guard: MigrationGuard) -> None:
             f"Could not release the migration lock after a failure. {UNLOCK_HINT}",
             error=exc,
         )
+
+
+def _rollback_quietly(conn: Connection) -> None:
+    """End a failed transaction opened by text (the baseline's); a dead connection has nothing
+    left to roll back."""
+    if conn.closed or conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
+        return
+    with suppress(psycopg.Error):
+        conn.execute("ROLLBACK")
