@@ -20,7 +20,12 @@ import bazooka
 from bazooka.lambda_handler import handler
 assert bazooka.__file__.startswith(sys.argv[1]), bazooka.__file__
 
-class Context:
+class Context:  # what the Lambda runtime passes (bazooka.lambda_handler.LambdaContext)
+    function_name = "bazooka-zip-test"
+    memory_limit_in_mb = 1769
+    invoked_function_arn = "arn:aws:lambda:us-east-1:012345678912:function:bazooka-zip-test"
+    aws_request_id = "zip-test"
+
     def get_remaining_time_in_millis(self):
         return 600_000
 
