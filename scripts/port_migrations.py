@@ -82,7 +82,7 @@ from typing import IO, Any  # noqa: E402
 
 import psycopg  # noqa: E402
 from psycopg import sql as pgsql  # noqa: E402
-from tests.schema_dump import (  # noqa: E402
+from tools.schema_dump import (  # noqa: E402
     BaselineMismatch,
     database_state,
     dump,
@@ -1260,7 +1260,7 @@ def _finish(
 
 def regenerate_snapshots(into: Path, snapshots: Path, out: IO[str]) -> None:
     """tests/tools/update_snapshots.py for this folder; say if an existing step changed."""
-    from tests.tools.update_snapshots import regenerate  # noqa: PLC0415
+    from tools.update_snapshots import regenerate  # noqa: PLC0415
 
     steps = snapshots / "steps.json"
     previous = json.loads(steps.read_text()) if steps.exists() else None

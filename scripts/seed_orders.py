@@ -28,7 +28,7 @@ from psycopg import sql
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.bench_vulcan import seed_orders  # noqa: E402  (the benchmark's seeding, shared)
+from tools.seeding import seed_orders  # noqa: E402  (the benchmarks' seeding, shared)
 
 from bazooka.errors import BazookaError  # noqa: E402
 from bazooka.postgres import migrator  # noqa: E402

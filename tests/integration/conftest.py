@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tools.scripts import load_script
 
-from tests.helpers import load_script
 from tests.integration.lambda_support import FUNCTION, PASSED_ON
 
 rie = load_script("lambda_rie")

@@ -12,6 +12,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from tools.schema_dump import baseline_text, dump, normalize, prove_same, state_dump
 
 from bazooka.errors import MigrationError, MigrationLocked
 from bazooka.postgres import baseline, migrator
@@ -22,7 +23,6 @@ from bazooka.postgres.schema_model import canonical
 from bazooka.postgres.schema_steps import migrations_digest
 from bazooka.settings import Settings
 from tests.helpers import MIGRATIONS, ROOT, cli, make_settings
-from tests.schema_dump import baseline_text, dump, normalize, prove_same, state_dump
 
 SNAPSHOT = (ROOT / "tests" / "snapshots" / "schema.sql").read_text()
 SHIPPED = ROOT / "src" / "bazooka" / "postgres" / "data" / "baseline.sql"

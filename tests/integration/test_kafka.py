@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
+from tools.kafka_leaders import busiest_leader
 
 from bazooka.budget import UnlimitedTime
 from bazooka.errors import KafkaOperationError
@@ -29,7 +30,6 @@ from bazooka.settings import Settings
 from tests.helpers import (
     ROOT,
     RecordingHandler,
-    busiest_leader,
     cli_process,
     make_settings,
     service_env,

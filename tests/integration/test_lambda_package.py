@@ -10,8 +10,9 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from tools.scripts import load_script
 
-from tests.helpers import MIGRATIONS, ROOT, load_script
+from tests.helpers import MIGRATIONS, ROOT
 
 INVOKE = """
 import json, sys
