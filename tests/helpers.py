@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from tools.services import ports
 
 from bazooka.postgres.migrations_source import bundled
 from bazooka.settings import Settings
+from tools.services import ports
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -13,7 +13,6 @@ from decimal import Context, Decimal
 from typing import Any
 
 import psycopg
-from tools.seeding import Market
 from v4_proto.dydxprotocol.indexer.off_chain_updates.off_chain_updates_pb2 import (
     OffChainUpdateV1,
     OrderPlaceV1,
@@ -27,6 +26,7 @@ from v4_proto.dydxprotocol.indexer.protocol.v1.clob_pb2 import (
 from v4_proto.dydxprotocol.indexer.protocol.v1.subaccount_pb2 import IndexerSubaccountId
 
 from tools import seeding
+from tools.seeding import Market
 
 FIXED_OWNER = "dydx199tqg4wdlnu4qjlxchpd7seg454937hjrknju4"
 

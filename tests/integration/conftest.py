@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tools.scripts import load_script
 
 from tests.integration.lambda_support import FUNCTION, PASSED_ON
+from tools.scripts import load_script
 
 rie = load_script("lambda_rie")
 

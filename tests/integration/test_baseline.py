@@ -12,7 +12,6 @@ from typing import Any
 
 import psycopg
 import pytest
-from tools.schema_dump import baseline_text, dump, normalize, prove_same, state_dump
 
 from bazooka.errors import MigrationError, MigrationLocked
 from bazooka.postgres import baseline, migrator
@@ -23,6 +22,7 @@ from bazooka.postgres.schema_model import canonical
 from bazooka.postgres.schema_steps import migrations_digest
 from bazooka.settings import Settings
 from tests.helpers import MIGRATIONS, ROOT, cli, make_settings
+from tools.schema_dump import baseline_text, dump, normalize, prove_same, state_dump
 
 SNAPSHOT = (ROOT / "tests" / "snapshots" / "schema.sql").read_text()
 SHIPPED = ROOT / "src" / "bazooka" / "postgres" / "data" / "baseline.sql"

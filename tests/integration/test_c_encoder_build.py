@@ -9,7 +9,6 @@ import sysconfig
 from pathlib import Path
 
 import pytest
-
 from scripts import build_lambda_zip
 
 # Run with -S and only the unpacked wheel, then the dependencies, on the path: neither this

@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
-from tools.kafka_leaders import busiest_leader
 
 from bazooka.budget import UnlimitedTime
 from bazooka.errors import KafkaOperationError
@@ -34,6 +33,7 @@ from tests.helpers import (
     make_settings,
     service_env,
 )
+from tools.kafka_leaders import busiest_leader
 
 
 def _admin(brokers: str) -> AdminClient:

@@ -22,11 +22,11 @@ from typing import Any
 import pytest
 from confluent_kafka import TopicPartition
 from confluent_kafka.admin import AdminClient, OffsetSpec
-from tools.scripts import load_script
 
 from bazooka.kafka.topics import MANAGED_TOPICS, TO_VULCAN
 from tests.integration.conftest import StartEmulator
 from tests.integration.lambda_support import connect, error, migrations, slow_ddl, success
+from tools.scripts import load_script
 
 image_script = load_script("lambda_image")
 

@@ -10,9 +10,9 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from tools.scripts import load_script
 
 from tests.helpers import MIGRATIONS, ROOT
+from tools.scripts import load_script
 
 INVOKE = """
 import json, sys

@@ -13,7 +13,6 @@ import redis
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 from rich.console import Console
-from tools.schema_dump import dump, fingerprint
 
 from bazooka import lambda_handler
 from bazooka.console import RichProgress
@@ -28,6 +27,7 @@ from bazooka.runner import run
 from bazooka.settings import Settings
 from tests.helpers import MIGRATIONS, LambdaContextStub, cli, make_settings
 from tests.integration.test_kafka import _delete_managed_topics
+from tools.schema_dump import dump, fingerprint
 
 
 @pytest.fixture

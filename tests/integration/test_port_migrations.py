@@ -19,7 +19,6 @@ from typing import Any
 
 import psycopg
 import pytest
-from tools.schema_dump import BaselineMismatch, database_state, prove_same
 
 from bazooka.postgres import baseline, bookkeeping, migrator
 from bazooka.postgres.connection import Connection, connect
@@ -28,6 +27,7 @@ from bazooka.postgres.schema_steps import SchemaModel
 from bazooka.postgres.verify import render_text, verify
 from bazooka.settings import Settings
 from tests.helpers import ROOT, admin_dsn, make_settings, scratch_database, service_env
+from tools.schema_dump import BaselineMismatch, database_state, prove_same
 
 TOOL = ROOT / "scripts" / "port_migrations.py"
 FIXTURES = ROOT / "tests" / "fixtures" / "knex_port"

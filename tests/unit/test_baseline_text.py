@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from tools.schema_dump import baseline_text, state_difference, statements
 
 from bazooka.postgres.baseline import parse
+from tools.schema_dump import baseline_text, state_difference, statements
 
 DUMP = """--
 -- PostgreSQL database dump
