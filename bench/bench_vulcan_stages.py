@@ -41,7 +41,6 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # bench.*, tools.*
 from bench import bench_vulcan  # its scratch databases
-from tools.seeding import seed_orders
 
 from bazooka.budget import UnlimitedTime
 from bazooka.kafka.producer import AckedProducer
@@ -54,6 +53,7 @@ from bazooka.vulcan.orders import stream_open_stateful
 from bazooka.vulcan.share import Tally, delivered, send_share
 from bazooka.vulcan.translate import convert
 from bazooka.vulcan.wire import encode_row, encode_values
+from tools.seeding import seed_orders
 
 BATCH = 5_000  # rows per batch, as the send streams them
 SAMPLE = 5_000  # distinct encoded messages cycled by the produce stage

@@ -43,6 +43,7 @@ from bench.faults import (  # noqa: E402
     wait_for_leaders,
     wait_in_sync,
 )
+
 from tools.kafka_leaders import busiest_leader  # noqa: E402
 
 BAZOOKA = [sys.executable, "-m", "bazooka"]

@@ -251,4 +251,4 @@ def test_the_shipped_baseline_is_what_the_snapshot_tool_makes_from_a_replay(
         migrations_digest(known),
         db_settings.db_username,
     )
-    assert regenerated == SHIPPED.read_text(), "run tests/tools/update_snapshots.py"
+    assert regenerated == SHIPPED.read_text(), "run tools/update_snapshots.py"
