@@ -46,7 +46,7 @@ import psycopg
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from tests.helpers import load_script  # noqa: E402  (scripts/lambda_rie.py, loaded once)
+from tools.scripts import load_script  # noqa: E402  (scripts/lambda_rie.py, loaded once)
 
 EVENTS: dict[str, dict[str, bool]] = {
     "migrate": {"migrate": True},

@@ -33,8 +33,6 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -51,12 +49,11 @@ from bazooka.vulcan.orders import count_open_stateful
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from tests.helpers import load_script  # noqa: E402  (scripts/services.py: who listens where)
-from tests.vulcan_data import Market, insert_markets  # noqa: E402  (the tests' market rows)
+from tools.seeding import seed_orders  # noqa: E402
+from tools.services.ports import port_holder  # noqa: E402
 
 BAZOOKA = ROOT / ".venv" / "bin" / "bazooka"
 DEFAULT_SIZES = (100_000, 1_000_000)
-QUOTE_ATOMIC_RESOLUTION = -6
 
 # (target wall seconds, target peak RSS MiB or None) per size; other sizes: no target.
 TARGETS: dict[int, tuple[float, float | None]] = {
@@ -64,26 +61,6 @@ TARGETS: dict[int, tuple[float, float | None]] = {
     1_000_000: (10.0, 300 * 1_000_000 / 2**20),  # "300 MB" = 300e6 bytes ~ 286 MiB
 }
 RSS_SAMPLE_INTERVAL_S = 0.01
-
-
-MARKETS = (
-    Market(0, 0, "BTC-USD", -10, -9),
-    Market(1, 1, "ETH-USD", -9, -9),
-    Market(2, 2, "SOL-USD", -7, -8),
-    Market(3, 3, "LINK-USD", -6, -9),
-    Market(4, 4, "DOGE-USD", -4, -10),
-    Market(5, 5, "PEPE-USD", -1, -12),
-    Market(6, 6, "AVAX-USD", -7, -9),
-    Market(7, 7, "TRX-USD", -4, -11),
-)
-TYPES_BY_FLAGS = {
-    64: ("LIMIT", "LIMIT", "LIMIT", "MARKET"),
-    32: ("STOP_LIMIT", "TAKE_PROFIT", "STOP_MARKET", "TAKE_PROFIT_MARKET"),
-    96: ("STOP_LIMIT", "LIMIT"),
-    160: ("TAKE_PROFIT", "LIMIT"),
-}
-FLAGS = (64,) * 14 + (32,) * 4 + (96, 160)
-TIME_IN_FORCE = ("GTT", "GTT", "GTT", "POST_ONLY", "IOC", "FOK")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -222,99 +199,6 @@ def timed_runs(
             time.sleep(0.2)  # for the run's backends to be reaped (their CPU goes to the parent)
             all_ok &= report_figures(n, filled, result, label, servers.since(before))
     return all_ok
-
-
-# --- seeding -----------------------------------------------------------------------------------
-
-
-def seed_orders(
-    conn: psycopg.Connection[tuple[Any, ...]], n: int, subaccounts: int, rng: random.Random
-) -> int:
-    """Markets, subaccounts and ``n`` open stateful orders (all valid), by COPY. Returns fills."""
-    insert_markets(conn, MARKETS)
-    sub_ids = [str(uuid.UUID(int=rng.getrandbits(128), version=4)) for _ in range(subaccounts)]
-    now = datetime.now(UTC).isoformat()
-    with (
-        conn.cursor() as cur,
-        cur.copy(
-            'COPY subaccounts (id, address, "subaccountNumber", "updatedAt", "updatedAtHeight") '
-            "FROM STDIN"
-        ) as copy,
-    ):
-        for i, sid in enumerate(sub_ids):
-            copy.write(f"{sid}\tdydx1bench{i // 4:08d}\t{i % 4}\t{now}\t1\n")
-    filled = 0
-    columns = (
-        'id, "subaccountId", "clientId", "clobPairId", side, size, "totalFilled", price, type, '
-        'status, "timeInForce", "reduceOnly", "orderFlags", "goodTilBlockTime", '
-        '"clientMetadata", "triggerPrice", "builderAddress", "feePpm", "orderRouterAddress", '
-        '"createdAtHeight", "updatedAt", "updatedAtHeight"'
-    )
-    expiry = datetime(2030, 1, 1, tzinfo=UTC)
-    chunk: list[str] = []
-    with conn.cursor() as cur, cur.copy(f"COPY orders ({columns}) FROM STDIN") as copy:
-        for i in range(n):
-            m = MARKETS[i % len(MARKETS)]
-            price_exp = (
-                m.atomic_resolution - QUOTE_ATOMIC_RESOLUTION - m.quantum_conversion_exponent
-            )
-            flags = FLAGS[rng.randrange(len(FLAGS))]
-            order_type = TYPES_BY_FLAGS[flags][rng.randrange(len(TYPES_BY_FLAGS[flags]))]
-            quantums = rng.randrange(1, 10**9) * 1000
-            subticks = rng.randrange(1, 10**7) * 100
-            fill = rng.randrange(quantums) if rng.random() < 0.3 else 0
-            filled += fill != 0
-            trigger = (
-                _decimal(rng.randrange(1, 10**7) * 100, -price_exp)
-                if flags != 64 or rng.random() < 0.05
-                else r"\N"
-            )
-            builder = rng.random() < 0.1
-            gtbt = expiry + timedelta(seconds=rng.randrange(10**7), microseconds=i % 1000 * 1000)
-            chunk.append(
-                "\t".join(
-                    (
-                        str(uuid.UUID(int=rng.getrandbits(128), version=4)),
-                        sub_ids[rng.randrange(subaccounts)],
-                        str(rng.randrange(2**32)),
-                        str(m.clob_pair_id),
-                        "BUY" if rng.random() < 0.5 else "SELL",
-                        _decimal(quantums, m.atomic_resolution),
-                        _decimal(fill, m.atomic_resolution),
-                        _decimal(subticks, -price_exp),
-                        order_type,
-                        "OPEN",
-                        TIME_IN_FORCE[rng.randrange(len(TIME_IN_FORCE))],
-                        "t" if rng.random() < 0.1 else "f",
-                        str(flags),
-                        gtbt.isoformat(),
-                        str(rng.randrange(4)),
-                        trigger,
-                        f"dydx1builder{i % 7}" if builder else r"\N",
-                        str(rng.choice((0, 10, 250))) if builder else r"\N",
-                        "dydx1router" if rng.random() < 0.2 else "",
-                        "1000",
-                        now,
-                        "1000",
-                    )
-                )
-            )
-            if len(chunk) == 10_000:
-                copy.write("\n".join(chunk) + "\n")
-                chunk.clear()
-        if chunk:
-            copy.write("\n".join(chunk) + "\n")
-    # A live indexer's tables have their statistics and their rows' hint bits set. Freshly
-    # COPY'd ones have neither: the first reader (the timed run) would set the hint bits of every
-    # row, writing every page, a cost no operator's send pays. VACUUM sets them, as
-    # bench_vulcan_stages.py does (the connection is in autocommit: VACUUM needs it).
-    conn.execute("VACUUM (ANALYZE) orders, subaccounts, perpetual_markets")
-    return filled
-
-
-def _decimal(units: int, exponent: int) -> str:
-    """``units * 10**exponent`` as exact numeric text."""
-    return str(Decimal(units).scaleb(exponent))
 
 
 # --- Kafka and the timed run -------------------------------------------------------------------
@@ -497,7 +381,7 @@ def _stat(pid: int) -> list[str] | None:
 def broker_pid(settings: Settings) -> int | None:
     """The pid of the process listening on the first broker's port, when it runs here."""
     port = int(settings.kafka_brokers[0].rsplit(":", 1)[1])
-    found = re.match(r"pid (\d+)", load_script("services").port_holder(port))
+    found = re.match(r"pid (\d+)", port_holder(port))
     return int(found.group(1)) if found else None
 
 

@@ -39,8 +39,8 @@ from pathlib import Path
 
 import psycopg
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # bench.*, tests.*
-from bench import bench_vulcan  # its seeding and scratch databases
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # bench.*, tools.*
+from bench import bench_vulcan  # its scratch databases
 
 from bazooka.budget import UnlimitedTime
 from bazooka.kafka.producer import AckedProducer
@@ -53,6 +53,7 @@ from bazooka.vulcan.orders import stream_open_stateful
 from bazooka.vulcan.share import Tally, delivered, send_share
 from bazooka.vulcan.translate import convert
 from bazooka.vulcan.wire import encode_row, encode_values
+from tools.seeding import seed_orders
 
 BATCH = 5_000  # rows per batch, as the send streams them
 SAMPLE = 5_000  # distinct encoded messages cycled by the produce stage
@@ -201,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with psycopg.connect(bench_vulcan._dsn(settings, db_name), autocommit=True) as seed:
             migrator.migrate(seed, bundled())
-            filled = bench_vulcan.seed_orders(seed, n, args.subaccounts, random.Random(args.seed))
+            filled = seed_orders(seed, n, args.subaccounts, random.Random(args.seed))
             seed.execute("VACUUM ANALYZE")
         print(
             f"seeded {n} orders ({filled} with fills); {bench_vulcan.ensure_vulcan_topic(settings)}"

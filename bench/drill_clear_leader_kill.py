@@ -43,7 +43,8 @@ from bench.faults import (  # noqa: E402
     wait_for_leaders,
     wait_in_sync,
 )
-from tests.helpers import busiest_leader  # noqa: E402
+
+from tools.kafka_leaders import busiest_leader  # noqa: E402
 
 BAZOOKA = [sys.executable, "-m", "bazooka"]
 RUN_TIMEOUT_S = 300.0

@@ -53,9 +53,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.bench_migrations import SEED  # noqa: E402
-from bench.bench_vulcan import seed_orders  # noqa: E402
-from tests.helpers import busiest_leader  # noqa: E402
-from tests.schema_dump import dump, fingerprint  # noqa: E402
+
+from tools.kafka_leaders import busiest_leader  # noqa: E402
+from tools.schema_dump import dump, fingerprint  # noqa: E402
+from tools.seeding import seed_orders  # noqa: E402
 
 SERVICES = [sys.executable, str(ROOT / "scripts" / "services.py")]
 BAZOOKA = [sys.executable, "-m", "bazooka"]

@@ -186,8 +186,8 @@ def ensure_tools() -> None:
     missing = [package for command, package in TOOLS.items() if shutil.which(command) is None]
     if missing:
         try:
-            _sibling("services").apt_install(missing)
-        except Exception as exc:  # services.ServiceError: its message says what to do
+            _sibling("lambda_rie").tools_module("services.process").apt_install(missing)
+        except Exception as exc:  # ServiceError (tools.services): its message says what to do
             raise ImageError(str(exc)) from exc
 
 
@@ -406,7 +406,7 @@ def image_size(tag: str = IMAGE) -> int:
 
 
 def free_port() -> int:
-    return int(_sibling("services").free_ports(1))
+    return int(_sibling("lambda_rie").free_port())
 
 
 class LambdaContainer:

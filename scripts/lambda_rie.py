@@ -35,7 +35,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import fcntl
-import functools
+import importlib
 import importlib.util
 import json
 import os
@@ -154,20 +154,18 @@ def build(*, quiet: bool = False) -> Path:
     return binary
 
 
-@functools.cache
-def _services() -> ModuleType:
-    """services.py, this script's sibling (loaded once)."""
-    spec = importlib.util.spec_from_file_location("bazooka_services", SCRIPTS / "services.py")
-    assert spec is not None and spec.loader is not None
-    services = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(services)
-    return services
+def tools_module(name: str) -> ModuleType:
+    """``tools.<name>`` (scripts/services.py's code is ``tools.services``), with the checkout's
+    root put on ``sys.path`` first: run as a file, this script sees only ``scripts/``."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    return importlib.import_module(f"tools.{name}")
 
 
 def free_port() -> int:
     """A TCP port of 127.0.0.1 nobody holds at the moment, below the ephemeral range (the
-    choice of services.py)."""
-    return int(_services().free_ports(1))
+    choice of scripts/services.py)."""
+    return int(tools_module("services.ports").free_ports(1))
 
 
 def _children(pid: int) -> list[int]:

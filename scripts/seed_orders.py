@@ -28,13 +28,12 @@ from psycopg import sql
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.bench_vulcan import seed_orders  # noqa: E402  (the benchmark's seeding, shared)
-
 from bazooka.errors import BazookaError  # noqa: E402
 from bazooka.postgres import migrator  # noqa: E402
 from bazooka.postgres.migrations_source import bundled  # noqa: E402
 from bazooka.settings import Settings  # noqa: E402
 from bazooka.vulcan.orders import count_open_stateful  # noqa: E402
+from tools.seeding import seed_orders  # noqa: E402  (the benchmarks' seeding, shared)
 
 
 def _count(text: str) -> int:

@@ -30,8 +30,8 @@ exports="$(python3 scripts/services.py env --cluster)" || exit
 eval "$exports"
 
 echo "== ruff" >&2
-.venv/bin/ruff check src tests bench scripts
-.venv/bin/ruff format --check src tests bench scripts
+.venv/bin/ruff check src tests bench scripts tools
+.venv/bin/ruff format --check src tests bench scripts tools
 echo "== mypy --strict" >&2
 .venv/bin/mypy
 echo "== pytest" >&2

@@ -6,7 +6,6 @@ from __future__ import annotations
 import atexit
 import contextlib
 import functools
-import importlib.util
 import io
 import logging
 import os
@@ -15,19 +14,16 @@ import subprocess
 import sys
 import tempfile
 import uuid
-from collections import Counter
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 
 import pytest
-from confluent_kafka.admin import AdminClient
 
-from bazooka.kafka.topics import MANAGED_TOPICS
 from bazooka.postgres.migrations_source import bundled
 from bazooka.settings import Settings
+from tools.services import ports
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -38,22 +34,10 @@ MIGRATIONS = len(bundled())
 _SCRUB = ("NODE_ENV", "PREVENT_BREAKING_CHANGES_WITHOUT_FORCE", "BUGSNAG_KEY", "LOG_LEVEL")
 
 
-@functools.cache
-def load_script(name: str) -> ModuleType:
-    """``scripts/<name>.py`` as a module, loaded once (the scripts run as files, standard
-    library only, and are not part of the installed package)."""
-    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # its dataclasses look their module up by name
-    spec.loader.exec_module(module)
-    return module
-
-
 def free_ports(count: int = 1) -> int:
     """The first of ``count`` consecutive free ports of 127.0.0.1 for a server a test starts,
     below the kernel's ephemeral range (``scripts/services.py`` chooses them)."""
-    return int(load_script("services").free_ports(count))
+    return ports.free_ports(count)
 
 
 def service_env() -> dict[str, str]:
@@ -157,20 +141,6 @@ class RecordingHandler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         self.records.append(record)
-
-
-def busiest_leader(brokers: str) -> int:
-    """The broker id leading the most partitions of the managed topics (the one to kill)."""
-    admin = AdminClient({"bootstrap.servers": brokers, "broker.address.family": "v4"})
-    metadata = admin.list_topics(timeout=10)
-    leaders = Counter(
-        partition.leader
-        for name, topic in metadata.topics.items()
-        if name in MANAGED_TOPICS
-        for partition in topic.partitions.values()
-        if partition.leader >= 0
-    )
-    return leaders.most_common(1)[0][0]
 
 
 @dataclass

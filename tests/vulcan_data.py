@@ -25,6 +25,9 @@ from v4_proto.dydxprotocol.indexer.protocol.v1.clob_pb2 import (
 )
 from v4_proto.dydxprotocol.indexer.protocol.v1.subaccount_pb2 import IndexerSubaccountId
 
+from tools import seeding
+from tools.seeding import Market
+
 FIXED_OWNER = "dydx199tqg4wdlnu4qjlxchpd7seg454937hjrknju4"
 
 # Keys of fixed order ids (owner FIXED_OWNER; subaccount number, clientId, orderFlags,
@@ -43,15 +46,6 @@ FIXED_KEYS: dict[tuple[int, int, int, int], tuple[str, int]] = {
 
 
 # --- markets ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Market:
-    id: int
-    clob_pair_id: int
-    ticker: str
-    atomic_resolution: int
-    quantum_conversion_exponent: int
 
 
 # Two markets share clobPairId 3: the one with the lowest id (3) must be used, not id 7,
@@ -156,32 +150,8 @@ def insert_orders(conn: psycopg.Connection[Any], orders: list[Order]) -> None:
 
 
 def insert_markets(conn: psycopg.Connection[Any], markets: Sequence[Market] = MARKETS) -> None:
-    """A liquidity tier, then each market's ``markets`` and ``perpetual_markets`` rows."""
-    conn.execute(
-        'INSERT INTO liquidity_tiers (id, name, "initialMarginPpm", "maintenanceFractionPpm") '
-        "VALUES (0, 'Large-Cap', 50000, 600000)"
-    )
-    for m in markets:
-        conn.execute(
-            'INSERT INTO markets (id, pair, exponent, "minPriceChangePpm") '
-            "VALUES (%s, %s, -5, 1000)",
-            (m.id, m.ticker),
-        )
-        conn.execute(
-            'INSERT INTO perpetual_markets (id, "clobPairId", ticker, "marketId", status, '
-            '"priceChange24H", "volume24H", "trades24H", "nextFundingRate", "openInterest", '
-            '"quantumConversionExponent", "atomicResolution", "subticksPerTick", '
-            '"stepBaseQuantums", "liquidityTierId") '
-            "VALUES (%s, %s, %s, %s, 'ACTIVE', 0, 0, 0, 0, 0, %s, %s, 100, 10, 0)",
-            (
-                m.id,
-                m.clob_pair_id,
-                m.ticker,
-                m.id,
-                m.quantum_conversion_exponent,
-                m.atomic_resolution,
-            ),
-        )
+    """A liquidity tier, then each market's rows (the tests' markets by default)."""
+    seeding.insert_markets(conn, markets)
 
 
 # --- what the step must send, computed independently of bazooka.vulcan.translate ---------------

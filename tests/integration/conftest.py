@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import load_script
 from tests.integration.lambda_support import FUNCTION, PASSED_ON
+from tools.scripts import load_script
 
 rie = load_script("lambda_rie")
 

@@ -22,7 +22,7 @@ from bazooka.postgres.schema_model import canonical
 from bazooka.postgres.schema_steps import migrations_digest
 from bazooka.settings import Settings
 from tests.helpers import MIGRATIONS, ROOT, cli, make_settings
-from tests.schema_dump import baseline_text, dump, normalize, prove_same, state_dump
+from tools.schema_dump import baseline_text, dump, normalize, prove_same, state_dump
 
 SNAPSHOT = (ROOT / "tests" / "snapshots" / "schema.sql").read_text()
 SHIPPED = ROOT / "src" / "bazooka" / "postgres" / "data" / "baseline.sql"
@@ -251,4 +251,4 @@ def test_the_shipped_baseline_is_what_the_snapshot_tool_makes_from_a_replay(
         migrations_digest(known),
         db_settings.db_username,
     )
-    assert regenerated == SHIPPED.read_text(), "run tests/tools/update_snapshots.py"
+    assert regenerated == SHIPPED.read_text(), "run tools/update_snapshots.py"

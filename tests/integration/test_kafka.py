@@ -29,11 +29,11 @@ from bazooka.settings import Settings
 from tests.helpers import (
     ROOT,
     RecordingHandler,
-    busiest_leader,
     cli_process,
     make_settings,
     service_env,
 )
+from tools.kafka_leaders import busiest_leader
 
 
 def _admin(brokers: str) -> AdminClient:

@@ -24,9 +24,9 @@ from confluent_kafka import TopicPartition
 from confluent_kafka.admin import AdminClient, OffsetSpec
 
 from bazooka.kafka.topics import MANAGED_TOPICS, TO_VULCAN
-from tests.helpers import load_script
 from tests.integration.conftest import StartEmulator
 from tests.integration.lambda_support import connect, error, migrations, slow_ddl, success
+from tools.scripts import load_script
 
 image_script = load_script("lambda_image")
 
@@ -250,7 +250,7 @@ def test_bad_events_fail_with_the_zips_error(
 def test_a_send_of_100000_orders_is_acknowledged_with_the_c_encoder(
     start_container: StartContainer, deployment: dict[str, str]
 ) -> None:
-    from bench.bench_vulcan import seed_orders  # the benchmark's seeding of valid open orders
+    from tools.seeding import seed_orders  # the benchmark's seeding of valid open orders
 
     container = start_container(deployment)
     success(container.invoke(AUXO_MIGRATE_AND_TOPICS))

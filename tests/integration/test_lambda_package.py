@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import MIGRATIONS, ROOT, load_script
+from tests.helpers import MIGRATIONS, ROOT
+from tools.scripts import load_script
 
 INVOKE = """
 import json, sys
@@ -41,6 +42,8 @@ def test_zip_installs_into_a_clean_directory_and_handles_an_event(
         names = archive.namelist()
         assert "bazooka/lambda_handler.py" in names
         assert not any(n.startswith(("grpc/", "grpc_tools/")) for n in names)  # trimmed
+        # The maintainers' tools and the tests stay in the checkout.
+        assert not any(n.startswith(("tools/", "tests/", "scripts/", "bench/")) for n in names)
         # Bytecode for the target version, valid whatever the file times in the zip.
         tag = f"cpython-{sys.version_info.major}{sys.version_info.minor}"
         pyc = f"bazooka/__pycache__/lambda_handler.{tag}.pyc"

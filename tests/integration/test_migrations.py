@@ -29,7 +29,7 @@ from bazooka.runner import run
 from bazooka.settings import Settings
 from tests.helpers import MIGRATIONS, ROOT, cli, make_settings
 from tests.knex_fixture import knex_database
-from tests.schema_dump import dump, fingerprint, normalize
+from tools.schema_dump import dump, fingerprint, normalize
 
 SNAPSHOTS = ROOT / "tests" / "snapshots"
 STEPS = json.loads((SNAPSHOTS / "steps.json").read_text())

@@ -27,7 +27,7 @@ from bazooka.runner import run
 from bazooka.settings import Settings
 from tests.helpers import MIGRATIONS, LambdaContextStub, cli, make_settings
 from tests.integration.test_kafka import _delete_managed_topics
-from tests.schema_dump import dump, fingerprint
+from tools.schema_dump import dump, fingerprint
 
 
 @pytest.fixture

@@ -27,7 +27,7 @@ from bazooka.postgres.schema_steps import SchemaModel
 from bazooka.postgres.verify import render_text, verify
 from bazooka.settings import Settings
 from tests.helpers import ROOT, admin_dsn, make_settings, scratch_database, service_env
-from tests.schema_dump import BaselineMismatch, database_state, prove_same
+from tools.schema_dump import BaselineMismatch, database_state, prove_same
 
 TOOL = ROOT / "scripts" / "port_migrations.py"
 FIXTURES = ROOT / "tests" / "fixtures" / "knex_port"

@@ -3,9 +3,9 @@ a foreign server, two checkouts side by side, pid files outliving their processe
 PostgreSQL cannot reach or too deep for a Unix socket.
 
 Every test uses state directories and ports of its own (free ports found now), and a
-"checkout" here is a directory holding a copy of scripts/services.py: its default state
-directory is that checkout's own .local/. The shared services of the suite are never touched;
-one test only reads which process holds their PostgreSQL port.
+"checkout" here is a directory holding a copy of scripts/services.py and tools/services/: its
+default state directory is that checkout's own .local/. The shared services of the suite are
+never touched; one test only reads which process holds their PostgreSQL port.
 """
 
 from __future__ import annotations
@@ -106,12 +106,20 @@ def redis_answers(port: int) -> bool:
 
 
 class Checkout:
-    """A directory standing for a clone of the project: scripts/services.py and nothing else."""
+    """A directory standing for a clone of the project: scripts/services.py and the code it
+    runs (tools/services/), nothing else."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
         (root / "scripts").mkdir(parents=True)
         shutil.copy2(ROOT / "scripts" / "services.py", root / "scripts" / "services.py")
+        (root / "tools").mkdir()
+        shutil.copy2(ROOT / "tools" / "__init__.py", root / "tools" / "__init__.py")
+        shutil.copytree(
+            ROOT / "tools" / "services",
+            root / "tools" / "services",
+            ignore=shutil.ignore_patterns("__pycache__"),
+        )
 
     @property
     def state(self) -> Path:

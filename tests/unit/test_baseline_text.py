@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bazooka.postgres.baseline import parse
-from tests.schema_dump import baseline_text, state_difference, statements
+from tools.schema_dump import baseline_text, state_difference, statements
 
 DUMP = """--
 -- PostgreSQL database dump

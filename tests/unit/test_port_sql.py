@@ -1,26 +1,25 @@
 """The porting tool's pure parts: inlining bindings, reviewing captured SQL, writing files,
-choosing what to port (scripts/port_migrations.py)."""
+choosing what to port (scripts/port_migrations.py, tools/porting/)."""
 
 from __future__ import annotations
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from scripts.port_migrations import (
+
+from bazooka.postgres.sqlsplit import split_statements, words
+from tools.porting.base import UsageError
+from tools.porting.port import make_plan
+from tools.porting.sql import (
     InlineError,
     Statement,
-    UsageError,
     first_difference,
     first_statement_difference,
     inline,
-    make_plan,
     render,
     resolve_name,
     review,
-    words,
 )
-
-from bazooka.postgres.sqlsplit import split_statements
 
 
 def test_inline_replaces_parameters_outside_literals_only() -> None:

@@ -202,7 +202,7 @@ def test_model_keeps_each_definition_once_with_its_step_ranges() -> None:
 
 
 def test_shipped_model_and_baseline_are_not_stale() -> None:
-    """Regenerate with tests/tools/update_snapshots.py when a migration is added or changed."""
+    """Regenerate with tools/update_snapshots.py when a migration is added or changed."""
     known = bundled()
     digest = migrations_digest(known)
     names = tuple(m.name for m in known)

@@ -147,7 +147,7 @@ def verify(
         raise MigrationError(
             f"Cannot verify: the shipped schema model describes {len(model.migrations)} "
             f"migrations, this Bazooka has {len(names)} (regenerate it with "
-            "tests/tools/update_snapshots.py)."
+            "tools/update_snapshots.py)."
         )
     step = recorded_step(conn, known)
     live = without_bookkeeping(canonical(read_catalog(conn, lock_timeout_s=lock_timeout_s)))

@@ -1,6 +1,6 @@
 """Regenerate the snapshots and the shipped schema data from this project's own migrations.
 
-    python tests/tools/update_snapshots.py
+    .venv/bin/python -m tools.update_snapshots       # from the checkout's root
 
 Needs the local services (``eval "$(python3 scripts/services.py env)"``). Replays the
 migrations one at a time on a new database, up from empty then down from the head, and writes:
@@ -32,10 +32,16 @@ from pathlib import Path
 
 import psycopg
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
-
-from tests.schema_dump import (  # noqa: E402
+from bazooka.errors import MigrationError
+from bazooka.postgres import migrator
+from bazooka.postgres.baseline import parse
+from bazooka.postgres.catalog import read_catalog
+from bazooka.postgres.connection import connect
+from bazooka.postgres.migrations_source import Migration, bundled
+from bazooka.postgres.schema_model import Objects, canonical, without_bookkeeping
+from bazooka.postgres.schema_steps import SchemaModel, migrations_digest
+from bazooka.settings import Settings
+from tools.schema_dump import (
     BaselineMismatch,
     baseline_text,
     dump,
@@ -45,15 +51,7 @@ from tests.schema_dump import (  # noqa: E402
     state_dump,
 )
 
-from bazooka.errors import MigrationError  # noqa: E402
-from bazooka.postgres import migrator  # noqa: E402
-from bazooka.postgres.baseline import parse  # noqa: E402
-from bazooka.postgres.catalog import read_catalog  # noqa: E402
-from bazooka.postgres.connection import connect  # noqa: E402
-from bazooka.postgres.migrations_source import Migration, bundled  # noqa: E402
-from bazooka.postgres.schema_model import Objects, canonical, without_bookkeeping  # noqa: E402
-from bazooka.postgres.schema_steps import SchemaModel, migrations_digest  # noqa: E402
-from bazooka.settings import Settings  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 SNAPSHOTS = ROOT / "tests" / "snapshots"
 DATA = ROOT / "src" / "bazooka" / "postgres" / "data"

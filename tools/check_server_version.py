@@ -1,7 +1,7 @@
 """Check the shipped schema model against another PostgreSQL server version, step by step.
 
     DB_HOSTNAME=... DB_PORT=... DB_USERNAME=... DB_PASSWORD=... \\
-        python tests/tools/check_server_version.py
+        .venv/bin/python -m tools.check_server_version      # from the checkout's root
 
 The model is generated on the test server (PostgreSQL 15). Production may run another major
 version, whose ``pg_get_*def`` output can differ: this tool replays the migrations one at a time
@@ -15,21 +15,17 @@ from __future__ import annotations
 
 import sys
 import uuid
-from pathlib import Path
 
 import psycopg
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
-
-from bazooka.postgres import drift, migrator  # noqa: E402
-from bazooka.postgres.catalog import read_catalog  # noqa: E402
-from bazooka.postgres.connection import connect  # noqa: E402
-from bazooka.postgres.migrations_source import bundled  # noqa: E402
-from bazooka.postgres.schema_model import canonical, without_bookkeeping  # noqa: E402
-from bazooka.postgres.schema_steps import bundled_model  # noqa: E402
-from bazooka.postgres.verify import verify  # noqa: E402
-from bazooka.settings import Settings  # noqa: E402
+from bazooka.postgres import drift, migrator
+from bazooka.postgres.catalog import read_catalog
+from bazooka.postgres.connection import connect
+from bazooka.postgres.migrations_source import bundled
+from bazooka.postgres.schema_model import canonical, without_bookkeeping
+from bazooka.postgres.schema_steps import bundled_model
+from bazooka.postgres.verify import verify
+from bazooka.settings import Settings
 
 
 def main() -> int:
