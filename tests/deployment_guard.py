@@ -21,7 +21,7 @@ from typing import Any
 
 import psycopg
 import redis
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
 from psycopg import sql
 
@@ -195,11 +195,16 @@ def _topics(settings: Settings) -> dict[str, dict[int, tuple[int, int]]] | str:
             if name.startswith("__"):
                 continue  # Kafka's own (consumer offsets)
             marks = {}
-            for partition in sorted(topic.partitions):
-                low, high = consumer.get_watermark_offsets(
-                    TopicPartition(name, partition), timeout=KAFKA_TIMEOUT_S
-                )
-                marks[partition] = (int(low), int(high))
+            try:
+                for partition in sorted(topic.partitions):
+                    low, high = consumer.get_watermark_offsets(
+                        TopicPartition(name, partition), timeout=KAFKA_TIMEOUT_S
+                    )
+                    marks[partition] = (int(low), int(high))
+            except KafkaException as exc:
+                if exc.args[0].code() != KafkaError.UNKNOWN_TOPIC_OR_PART:
+                    raise
+                continue  # deleted while being read (metadata lags a deletion): absent
             out[name] = marks
     finally:
         consumer.close()
