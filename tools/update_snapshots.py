@@ -109,7 +109,7 @@ def prove_baseline(
     :class:`BaselineMismatch` naming the first difference."""
     with connect(empty) as conn:
         try:
-            loaded = migrator.load_baseline(conn, known, migrator.QUIET, parse(text))
+            loaded = migrator.load_baseline(conn, known, source=parse(text))
         except MigrationError as exc:
             raise BaselineMismatch(f"the baseline does not load: {exc}") from exc
         if loaded is None:

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from bazooka.kafka.create import CreationPlan
     from bazooka.postgres.connection import Connection
     from bazooka.postgres.maintenance import ClearDbPlan, ResetPlan
-    from bazooka.postgres.migrator import MigratePlan, Observer, RollbackPlan
+    from bazooka.postgres.migrator import MigratePlan, RollbackPlan
     from bazooka.postgres.verify import VerifyPlan
     from bazooka.redis_ops import FlushPlan
     from bazooka.vulcan.send import SendPlan
@@ -85,9 +85,8 @@ def _apply_rollback(ctx: StepContext, plan: RollbackPlan) -> Outcome:
     from bazooka.postgres.migrations_source import bundled  # noqa: PLC0415
 
     with _pg_errors(ctx, "rollback"):
-        observer = _migration_observer(ctx, "rolling back", "rolling back")
         return migrator.apply_rollback(
-            ctx.pg(), bundled(), plan, observer, reconnect=_reconnect(ctx)
+            ctx.pg(), bundled(), plan, ctx.progress, ctx.budget, reconnect=_reconnect(ctx)
         )
 
 
@@ -109,9 +108,8 @@ def _apply_migrate(ctx: StepContext, plan: MigratePlan) -> Outcome:
     from bazooka.postgres.migrations_source import bundled  # noqa: PLC0415
 
     with _pg_errors(ctx, "migrate"):
-        observer = _migration_observer(ctx, "migrating", "applying")
         return migrator.apply_migrate(
-            ctx.pg(), bundled(), plan, observer, reconnect=_reconnect(ctx)
+            ctx.pg(), bundled(), plan, ctx.progress, ctx.budget, reconnect=_reconnect(ctx)
         )
 
 
@@ -145,22 +143,6 @@ def _apply_verify(ctx: StepContext, plan: VerifyPlan) -> Outcome:
 
     with _pg_errors(ctx, "verify_schema"):
         return verify.apply_verify(ctx.pg(), bundled())
-
-
-def _migration_observer(ctx: StepContext, task: str, verb: str) -> Observer:
-    """Progress per migration, and the time budget checked before each one."""
-    from bazooka.postgres.migrator import Observer  # noqa: PLC0415
-
-    def starting(total: int) -> None:
-        ctx.progress.start_task(task, total)
-
-    def before_each(name: str) -> None:
-        ctx.budget.check(f"{verb} {name}")
-
-    def after_each(name: str) -> None:
-        ctx.progress.advance(1, description=name)
-
-    return Observer(starting, before_each, after_each)
 
 
 def _reconnect(ctx: StepContext) -> Callable[[], Connection]:

@@ -134,7 +134,7 @@ def test_a_failed_baseline_leaves_the_database_empty(conn: Connection) -> None:
     shipped = baseline.bundled_baseline()
     broken = baseline.Baseline(shipped.migrations, shipped.digest, shipped.sql + "SELECT 1/0;")
     with pytest.raises(MigrationError, match="nothing was created, the database is still empty"):
-        migrator.load_baseline(conn, bundled(), migrator.QUIET, broken)
+        migrator.load_baseline(conn, bundled(), source=broken)
     assert baseline.database_is_empty(conn)
     assert migrator.migrate(conn, bundled()).to_dict()["path"] == "baseline"
 

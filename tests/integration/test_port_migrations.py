@@ -434,7 +434,7 @@ def test_round_trip_baseline_and_replay_leave_the_same_rows_comments_and_privile
     ):
         loaded, replayed = make_settings(by_baseline), make_settings(by_replay)
         with connect(loaded) as a, connect(replayed) as b:
-            names = migrator.load_baseline(a, known, migrator.QUIET, loaded_baseline)
+            names = migrator.load_baseline(a, known, source=loaded_baseline)
             assert names == tuple(m.name for m in known)
             assert migrator.migrate(b, known, replay=True).to_dict()["path"] == "replay"
             facts = _facts(a)

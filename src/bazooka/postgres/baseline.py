@@ -154,7 +154,7 @@ class Load:
 
     @property
     def label(self) -> str:
-        """What the observer hears before it (the time budget's check)."""
+        """What it is called when the time budget is checked before it."""
         return f"the baseline of {len(self.names)} migrations"
 
     @property

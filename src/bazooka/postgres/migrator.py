@@ -40,6 +40,7 @@ from typing import Any, Protocol
 
 import psycopg
 
+from bazooka.budget import TimeBudget, UnlimitedTime
 from bazooka.errors import MigrationError, MigrationLocked
 from bazooka.logs import emit
 from bazooka.outcome import EarlierSteps
@@ -48,24 +49,14 @@ from bazooka.postgres.connection import Connection, one_line
 from bazooka.postgres.lock import ADVISORY_WAIT_S, UNLOCK_HINT, MigrationGuard, StaleLockRecovery
 from bazooka.postgres.migrations_source import Direction, Migration
 from bazooka.postgres.sqlsplit import split_statements
+from bazooka.progress import NullProgress, TaskProgress
 
 log = logging.getLogger(__name__)
+# Defaults for tools and tests: nothing shown, no deadline.
+NULL_PROGRESS: TaskProgress = NullProgress()
+NO_DEADLINE: TimeBudget = UnlimitedTime()
 
 
-def _ignore(_: object) -> None:
-    """Default observer callback."""
-
-
-@dataclass(frozen=True)
-class Observer:
-    """What a caller hears while a batch runs (progress display, time budget)."""
-
-    starting: Callable[[int], None] = _ignore  # how many migrations are about to run
-    before_each: Callable[[str], None] = _ignore  # may raise to stop cleanly before one
-    after_each: Callable[[str], None] = _ignore  # one finished (committed or, in a batch, done)
-
-
-QUIET = Observer()
 _STALE_NOTE = "; released a stale lock left by a dead run"
 
 
@@ -214,7 +205,8 @@ def apply_migrate(
     conn: Connection,
     known: Sequence[Migration],
     plan: MigratePlan,
-    observer: Observer = QUIET,
+    progress: TaskProgress = NULL_PROGRESS,
+    budget: TimeBudget = NO_DEADLINE,
     *,
     reconnect: Callable[[], Connection] | None = None,
     lock_wait_s: float = ADVISORY_WAIT_S,
@@ -230,7 +222,9 @@ def apply_migrate(
     guard = MigrationGuard(conn, reconnect=reconnect, wait_s=lock_wait_s)
     if plan.path is MigratePath.BASELINE:
         try:
-            loaded, _ = _run_guarded(conn, known, _Work.baseline(), guard, observer)
+            loaded, _ = _run_guarded(
+                conn, known, _Work.baseline(), guard, progress=progress, budget=budget
+            )
         except baseline.DoesNotApply:
             plan = plan_migrate(conn, known, replay=True)
         else:
@@ -241,14 +235,17 @@ def apply_migrate(
         lock.ensure_tables(conn)
     if plan.unknown:
         bookkeeping.completed(conn, known)  # raises, naming them
-    applied, batch = _run_guarded(conn, known, _Work.up(plan), guard, observer)
+    applied, batch = _run_guarded(
+        conn, known, _Work.up(plan), guard, progress=progress, budget=budget
+    )
     return _result(batch, applied, plan.mode, conn, path=MigratePath.REPLAY, guard=guard)
 
 
 def load_baseline(
     conn: Connection,
     known: Sequence[Migration],
-    observer: Observer = QUIET,
+    progress: TaskProgress = NULL_PROGRESS,
+    budget: TimeBudget = NO_DEADLINE,
     source: baseline.Baseline | None = None,
 ) -> tuple[str, ...] | None:
     """Load ``source`` (the bundled baseline by default) through the loop, without the
@@ -256,7 +253,8 @@ def load_baseline(
     None when it does not apply (the database is not empty, or it stands for other migrations).
     """
     try:
-        loaded, _ = _run(conn, known, _Work.baseline(source), MigrationGuard(conn), observer)
+        work, guard = _Work.baseline(source), MigrationGuard(conn)
+        loaded, _ = _run(conn, known, work, guard, progress=progress, budget=budget)
     except baseline.DoesNotApply:
         return None
     return loaded
@@ -293,7 +291,8 @@ def _result(
 def migrate(
     conn: Connection,
     known: Sequence[Migration],
-    observer: Observer = QUIET,
+    progress: TaskProgress = NULL_PROGRESS,
+    budget: TimeBudget = NO_DEADLINE,
     *,
     replay: bool = False,
     reconnect: Callable[[], Connection] | None = None,
@@ -302,7 +301,9 @@ def migrate(
     """Plan, then apply every pending migration as one new batch (Knex ``migrate.latest``);
     an empty database gets the baseline unless ``replay``."""
     plan = plan_migrate(conn, known, replay=replay)
-    return apply_migrate(conn, known, plan, observer, reconnect=reconnect, lock_wait_s=lock_wait_s)
+    return apply_migrate(
+        conn, known, plan, progress, budget, reconnect=reconnect, lock_wait_s=lock_wait_s
+    )
 
 
 # --- rollback -------------------------------------------------------------------------------
@@ -424,7 +425,8 @@ def apply_rollback(
     conn: Connection,
     known: Sequence[Migration],
     plan: RollbackPlan,
-    observer: Observer = QUIET,
+    progress: TaskProgress = NULL_PROGRESS,
+    budget: TimeBudget = NO_DEADLINE,
     *,
     reconnect: Callable[[], Connection] | None = None,
     lock_wait_s: float = ADVISORY_WAIT_S,
@@ -435,7 +437,9 @@ def apply_rollback(
     lock.ensure_tables(conn)
     bookkeeping.completed(conn, known)  # raises on a migration this Bazooka does not know
     guard = MigrationGuard(conn, reconnect=reconnect, wait_s=lock_wait_s)
-    reverted, batch = _run_guarded(conn, known, _Work.down(plan), guard, observer)
+    reverted, batch = _run_guarded(
+        conn, known, _Work.down(plan), guard, progress=progress, budget=budget
+    )
     emit(
         log,
         logging.INFO,
@@ -453,14 +457,17 @@ def apply_rollback(
 def rollback(
     conn: Connection,
     known: Sequence[Migration],
-    observer: Observer = QUIET,
+    progress: TaskProgress = NULL_PROGRESS,
+    budget: TimeBudget = NO_DEADLINE,
     *,
     reconnect: Callable[[], Connection] | None = None,
     lock_wait_s: float = ADVISORY_WAIT_S,
 ) -> RollbackResult:
     """Plan, then roll back the latest batch, newest first (Knex ``migrate.rollback``)."""
     plan = plan_rollback(conn, known)
-    return apply_rollback(conn, known, plan, observer, reconnect=reconnect, lock_wait_s=lock_wait_s)
+    return apply_rollback(
+        conn, known, plan, progress, budget, reconnect=reconnect, lock_wait_s=lock_wait_s
+    )
 
 
 # --- the one loop ---------------------------------------------------------------------------
@@ -476,7 +483,7 @@ class _Unit(Protocol):
 
     @property
     def label(self) -> str:
-        """What the observer hears before it (the time budget's check)."""
+        """What it is called when the time budget is checked before it."""
 
     @property
     def where(self) -> str:
@@ -567,6 +574,16 @@ class _Work:
         """``applied`` or ``rolled back``."""
         return "applied" if self.direction is Direction.UP else "rolled back"
 
+    @property
+    def task(self) -> str:
+        """The progress display's name for the batch: ``migrating`` or ``rolling back``."""
+        return "migrating" if self.direction is Direction.UP else "rolling back"
+
+    @property
+    def doing(self) -> str:
+        """What the time budget says it would do next: ``applying`` or ``rolling back``."""
+        return "applying" if self.direction is Direction.UP else "rolling back"
+
     def resolve(self, conn: Connection, known: Sequence[Migration]) -> tuple[list[_Unit], int]:
         """The units still to run and the batch number, read after taking the lock.
 
@@ -593,7 +610,7 @@ class _Work:
 
 
 @dataclass
-class _Progress:
+class _BatchState:
     """How far a batch got: what its failure message and lost-connection report say."""
 
     batch: int = 0
@@ -606,12 +623,14 @@ def _run_guarded(
     known: Sequence[Migration],
     work: _Work,
     guard: MigrationGuard,
-    observer: Observer,
+    *,
+    progress: TaskProgress,
+    budget: TimeBudget,
 ) -> tuple[tuple[str, ...], int]:
     """:func:`_run` while holding the guard (the advisory lock; a stale row released)."""
     guard.acquire()
     try:
-        return _run(conn, known, work, guard, observer)
+        return _run(conn, known, work, guard, progress=progress, budget=budget)
     finally:
         guard.release()
 
@@ -621,29 +640,31 @@ def _run(
     known: Sequence[Migration],
     work: _Work,
     guard: MigrationGuard,
-    observer: Observer,
+    *,
+    progress: TaskProgress,
+    budget: TimeBudget,
 ) -> tuple[tuple[str, ...], int]:
     """The one migration loop: every unit of the batch, in order; the names it recorded (or
     un-recorded) and the batch number. :func:`_begin_transaction` decides the transactions
     and owns the failure path."""
-    progress = _Progress()
-    with _begin_transaction(conn, guard, work, progress) as own_transaction:
-        units, progress.batch = work.resolve(conn, known)
-        observer.starting(sum(len(unit.names) for unit in units))
+    state = _BatchState()
+    with _begin_transaction(conn, guard, work, state) as own_transaction:
+        units, state.batch = work.resolve(conn, known)
+        progress.start_task(work.task, sum(len(unit.names) for unit in units))
         for unit in units:
-            observer.before_each(unit.label)
-            progress.current = unit
-            unit.apply(conn, progress.batch, own_transaction=own_transaction)
-            progress.current = None
-            progress.done.extend(unit.names)
+            budget.check(f"{work.doing} {unit.label}")  # stops cleanly before a unit
+            state.current = unit
+            unit.apply(conn, state.batch, own_transaction=own_transaction)
+            state.current = None
+            state.done.extend(unit.names)
             for name in unit.names:
-                observer.after_each(name)
-    return tuple(progress.done), progress.batch
+                progress.advance(1, description=name)
+    return tuple(state.done), state.batch
 
 
 @contextmanager
 def _begin_transaction(
-    conn: Connection, guard: MigrationGuard, work: _Work, progress: _Progress
+    conn: Connection, guard: MigrationGuard, work: _Work, state: _BatchState
 ) -> Iterator[bool]:
     """Decide the batch's transactions, once (alembic's ``begin_transaction``); yield whether
     each unit opens its own. A failure inside becomes one :class:`MigrationError` here.
@@ -676,7 +697,7 @@ def _begin_transaction(
     except MigrationLocked:
         raise
     except BaseException as exc:
-        error = _failure(conn, guard, work, progress, exc)
+        error = _failure(conn, guard, work, state, exc)
         if error is None:
             raise
         raise error from exc
@@ -689,7 +710,7 @@ def _failure(
     conn: Connection,
     guard: MigrationGuard,
     work: _Work,
-    progress: _Progress,
+    state: _BatchState,
     exc: BaseException,
 ) -> MigrationError | None:
     """The one failure path: clean up as the batch's transactions require, then the error to
@@ -708,25 +729,25 @@ def _failure(
         # ONE: leaving the transaction rolled it back, the lock row's update with it.
     if not isinstance(exc, psycopg.Error):
         return None
-    where = progress.current.where if progress.current is not None else work.where
+    where = state.current.where if state.current is not None else work.where
     if lost:
-        recorded = guard.after_lost_connection(progress.batch or None)
+        recorded = guard.after_lost_connection(state.batch or None)
         if work.direction is Direction.DOWN and recorded is not None:
             recorded = [m.name for m in work.planned if m.name not in recorded]
         return _lost_connection(
-            where, exc, recorded=recorded, verb=work.verb, mode=mode, batch=progress.batch
+            where, exc, recorded=recorded, verb=work.verb, mode=mode, batch=state.batch
         )
-    return MigrationError(f"{where} failed: {one_line(exc)}. {_left_behind(work, progress)}")
+    return MigrationError(f"{where} failed: {one_line(exc)}. {_left_behind(work, state)}")
 
 
-def _left_behind(work: _Work, progress: _Progress) -> str:
+def _left_behind(work: _Work, state: _BatchState) -> str:
     """What a failed batch leaves, as its transactions decide."""
     match work.mode:
         case TransactionMode.ONE:
             return "The batch ran in one transaction: nothing was applied and the lock is free."
         case TransactionMode.PER_MIGRATION:
             return (
-                f"{len(progress.done)} migration(s) of this batch were {work.verb} before it "
+                f"{len(state.done)} migration(s) of this batch were {work.verb} before it "
                 "and stay so; the lock was released."
             )
         case TransactionMode.BASELINE:
