@@ -30,6 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 from bazooka.errors import BazookaError  # noqa: E402
 from bazooka.postgres import migrator  # noqa: E402
+from bazooka.postgres.connection import connect  # noqa: E402
 from bazooka.postgres.migrations_source import bundled  # noqa: E402
 from bazooka.settings import Settings  # noqa: E402
 from bazooka.vulcan.orders import count_open_stateful  # noqa: E402
@@ -43,23 +44,13 @@ def _count(text: str) -> int:
     return value
 
 
-def _dsn(settings: Settings, dbname: str) -> str:
-    return psycopg.conninfo.make_conninfo(
-        host=settings.db_hostname,
-        port=settings.db_port,
-        dbname=dbname,
-        user=settings.db_username,
-        password=settings.db_password.get_secret_value(),
-    )
-
-
 def seed(settings: Settings, db: str, orders: int, subaccounts: int, seed_value: int) -> str:
     """Create (if missing), migrate (if pending) and seed ``db``; the line to print."""
-    with psycopg.connect(_dsn(settings, "postgres"), autocommit=True) as admin:
+    with connect(settings.replace(db_name="postgres")) as admin:
         exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (db,)).fetchone()
         if not exists:
             admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(db)))
-    with psycopg.connect(_dsn(settings, db), autocommit=True) as conn:
+    with connect(settings.replace(db_name=db)) as conn:
         applied = migrator.migrate(conn, bundled()).applied_count
         held = conn.execute(
             "SELECT (SELECT count(*) FROM perpetual_markets), (SELECT count(*) FROM orders)"
