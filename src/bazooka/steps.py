@@ -82,11 +82,18 @@ def _plan_rollback(ctx: StepContext, earlier: EarlierSteps) -> RollbackPlan:
 
 def _apply_rollback(ctx: StepContext, plan: RollbackPlan) -> Outcome:
     from bazooka.postgres import migrator  # noqa: PLC0415
+    from bazooka.postgres.lock_wait import LockPolicy  # noqa: PLC0415
     from bazooka.postgres.migrations_source import bundled  # noqa: PLC0415
 
     with _pg_errors(ctx, "rollback"):
         return migrator.apply_rollback(
-            ctx.pg(), bundled(), plan, ctx.progress, ctx.budget, reconnect=_reconnect(ctx)
+            ctx.pg(),
+            bundled(),
+            plan,
+            ctx.progress,
+            ctx.budget,
+            reconnect=_reconnect(ctx),
+            locks=LockPolicy.of(ctx.settings),
         )
 
 
@@ -105,11 +112,18 @@ def _plan_migrate(ctx: StepContext, earlier: EarlierSteps) -> MigratePlan:
 
 def _apply_migrate(ctx: StepContext, plan: MigratePlan) -> Outcome:
     from bazooka.postgres import migrator  # noqa: PLC0415
+    from bazooka.postgres.lock_wait import LockPolicy  # noqa: PLC0415
     from bazooka.postgres.migrations_source import bundled  # noqa: PLC0415
 
     with _pg_errors(ctx, "migrate"):
         return migrator.apply_migrate(
-            ctx.pg(), bundled(), plan, ctx.progress, ctx.budget, reconnect=_reconnect(ctx)
+            ctx.pg(),
+            bundled(),
+            plan,
+            ctx.progress,
+            ctx.budget,
+            reconnect=_reconnect(ctx),
+            locks=LockPolicy.of(ctx.settings),
         )
 
 
