@@ -65,9 +65,12 @@ def _plan_reset(ctx: StepContext, earlier: EarlierSteps) -> ResetPlan:
 
 def _apply_reset(ctx: StepContext, plan: ResetPlan) -> Outcome:
     from bazooka.postgres import maintenance  # noqa: PLC0415
+    from bazooka.postgres.lock_wait import LockPolicy  # noqa: PLC0415
 
     with _pg_errors(ctx, "reset_db (drop and recreate schema public)"):
-        return maintenance.reset_schema(ctx.pg(), plan)
+        return maintenance.reset_schema(
+            ctx.pg(), plan, LockPolicy.of(ctx.settings), ctx.progress, ctx.budget
+        )
 
 
 def _plan_rollback(ctx: StepContext, earlier: EarlierSteps) -> RollbackPlan:
@@ -136,9 +139,12 @@ def _plan_clear_db(ctx: StepContext, earlier: EarlierSteps) -> ClearDbPlan:
 
 def _apply_clear_db(ctx: StepContext, plan: ClearDbPlan) -> Outcome:
     from bazooka.postgres import maintenance  # noqa: PLC0415
+    from bazooka.postgres.lock_wait import LockPolicy  # noqa: PLC0415
 
     with _pg_errors(ctx, "clear_db"):
-        return maintenance.clear_data(ctx.pg(), plan)
+        return maintenance.clear_data(
+            ctx.pg(), plan, LockPolicy.of(ctx.settings), ctx.progress, ctx.budget
+        )
 
 
 def _plan_verify(ctx: StepContext, earlier: EarlierSteps) -> VerifyPlan:

@@ -17,8 +17,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from bazooka.errors import MigrationError
-from bazooka.postgres import lock_wait, migrator
+from bazooka.errors import MigrationError, PostgresError
+from bazooka.postgres import lock_wait, maintenance, migrator
 from bazooka.postgres.connection import Connection, connect
 from bazooka.postgres.lock_wait import LockPolicy
 from bazooka.postgres.migrations_source import Migration, bundled
@@ -317,3 +317,44 @@ def _index_valid(conn: Connection, name: str) -> bool | None:
         (name,),
     ).fetchone()
     return None if row is None else bool(row[0])
+
+
+def test_clear_db_and_reset_db_bound_their_lock_waits_too(
+    conn: Connection, db_settings: Settings, retries: RecordingHandler
+) -> None:
+    """clear_db's TRUNCATE and reset_db's DROP SCHEMA lock every table: behind a long read
+    they retry, then fail cleanly naming it, having removed nothing."""
+    migrator.migrate(conn, KNOWN)
+    conn.execute(
+        'INSERT INTO assets (id, symbol, "atomicResolution", "hasMarket") '
+        "VALUES ('9', 'X', -6, false)"
+    )
+    blocker = Blocker(db_settings, "orders")
+    try:
+        with pytest.raises(PostgresError) as failure:
+            maintenance.clear_data(
+                conn,
+                maintenance.plan_clear(conn),
+                LockPolicy(timeout_ms=100, retry_budget_ms=500),
+            )
+        message = str(failure.value)
+        assert "clear_db could not take its locks" in message
+        assert f"pid {blocker.pid}" in message and BLOCKER_APP in message
+        assert _count(conn, "assets") == 1
+        with pytest.raises(PostgresError) as failure:
+            maintenance.reset_schema(
+                conn, maintenance.plan_reset(conn), LockPolicy(timeout_ms=100, retry_budget_ms=300)
+            )
+        assert "reset_db could not take its locks" in str(failure.value)
+        assert _count(conn, "assets") == 1
+        _release_after(retries, blocker, len([r for r in retries.records if _is_retry(r)]) + 1)
+        cleared = maintenance.clear_data(conn, maintenance.plan_clear(conn), FAST)
+    finally:
+        blocker.release()
+    assert cleared.rows_removed["assets"] == 1
+    assert _count(conn, "assets") == 0
+
+
+def _count(conn: Connection, table: str) -> int:
+    row = conn.execute(f'SELECT count(*) FROM "{table}"').fetchone()
+    return int(row[0]) if row else 0

@@ -31,7 +31,7 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
 from bazooka.budget import TimeBudget, UnlimitedTime
-from bazooka.errors import MigrationError
+from bazooka.errors import PostgresError
 from bazooka.logs import emit
 from bazooka.postgres.connection import Connection
 from bazooka.progress import NullProgress, TaskProgress
@@ -130,7 +130,7 @@ def describe_blockers(blockers: tuple[Blocker, ...]) -> str:
     return f"{wanted} held by {held}" if wanted else f"held by {held}"
 
 
-class LockWaitExhaustedError(MigrationError):
+class LockWaitExhaustedError(PostgresError):
     """The retry budget (or the Lambda time) ended before the locks could be taken."""
 
     def __init__(self, message: str, *, attempts: int, waited_ms: int) -> None:
@@ -265,6 +265,7 @@ class LockWaits:
         or the Lambda time budget; the failure names the blocker either way."""
         first = time.monotonic()
         failed = 0
+        seen: tuple[Blocker, ...] = ()  # the latest blockers seen by any attempt of this run
         while True:
             started = time.monotonic()
             try:
@@ -274,15 +275,18 @@ class LockWaits:
                 undo()
                 failed += 1
                 name, where = failing()
+                seen = self._watcher.seen or seen
                 self.waited_ms[name] = self.waited_ms.get(name, 0) + int(
                     (time.monotonic() - started) * 1000
                 )
-                self._retry_or_give_up(name, where, failed, first)
+                self._retry_or_give_up(name, where, failed, first, seen)
                 if count_retries:
                     self.started(name)
 
-    def _retry_or_give_up(self, name: str, where: str, failed: int, first: float) -> None:
-        blockers = describe_blockers(self._watcher.seen)
+    def _retry_or_give_up(
+        self, name: str, where: str, failed: int, first: float, seen: tuple[Blocker, ...]
+    ) -> None:
+        blockers = describe_blockers(seen)
         backoff_ms = self.policy.backoff_ms(failed, self._rng)
         spent_ms = int((time.monotonic() - first) * 1000)
         next_ends_ms = spent_ms + backoff_ms + self.policy.timeout_ms
@@ -313,7 +317,7 @@ class LockWaits:
             migration=name,
             attempt=failed,
             retryInMs=backoff_ms,
-            blockers=[b.describe() for b in self._watcher.seen],
+            blockers=[b.describe() for b in seen],
         )
         self.progress.advance(0, description=f"{name}: retrying in {backoff_ms} ms (lock wait)")
         self._sleep(backoff_ms / 1000)
@@ -333,3 +337,33 @@ class LockWaits:
             0,
             description=f"{name}: waiting for pid {first.pid} ({first.application_name or '?'})",
         )
+
+
+def in_bounded_transaction(
+    conn: Connection,
+    policy: LockPolicy,
+    what: str,
+    work: Callable[[], T],
+    *,
+    progress: TaskProgress | None = None,
+    budget: TimeBudget | None = None,
+) -> T:
+    """Run ``work`` in a transaction whose lock waits are bounded by ``policy``, rolled back
+    and retried as a migration is (``clear_db``'s and ``reset_db``'s locks on live tables).
+    ``what`` names it in the logs and in :class:`LockWaitExhaustedError`."""
+
+    def attempt() -> T:
+        with conn.transaction():
+            conn.execute(policy.set_timeout(local=True))
+            return work()
+
+    waits = LockWaits(conn, policy, progress=progress, budget=budget)
+    try:
+        waits.started(what)
+        return waits.attempt(attempt, _nothing, failing=lambda: (what, what))
+    finally:
+        waits.close()
+
+
+def _nothing() -> None:
+    """The transaction's rollback undid the attempt."""
