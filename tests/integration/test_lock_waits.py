@@ -17,6 +17,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from bazooka.budget import TimeBudget
 from bazooka.errors import MigrationError, PostgresError
 from bazooka.postgres import lock_wait, maintenance, migrator
 from bazooka.postgres.connection import Connection, connect
@@ -358,3 +359,26 @@ def test_clear_db_and_reset_db_bound_their_lock_waits_too(
 def _count(conn: Connection, table: str) -> int:
     row = conn.execute(f'SELECT count(*) FROM "{table}"').fetchone()
     return int(row[0]) if row else 0
+
+
+def test_the_lambda_time_bounds_the_retries(conn: Connection, db_settings: Settings) -> None:
+    """With little Lambda time left above the reserve, the first timed-out attempt is the last:
+    the failure says the Lambda time, not the retry budget, ended the retries."""
+    start = _index(ORDERS_CHANGE)
+    migrator.migrate(conn, KNOWN[:start])
+    blocker = Blocker(db_settings, "orders")
+    try:
+        with pytest.raises(MigrationError) as failure:
+            migrator.migrate(
+                conn,
+                KNOWN[: start + 1],
+                budget=TimeBudget(lambda: 1_200, reserve_ms=1_000),
+                locks=LockPolicy(timeout_ms=200, retry_budget_ms=60_000),
+            )
+    finally:
+        blocker.release()
+    message = str(failure.value)
+    assert "1 attempt(s) each waited 200 ms" in message
+    assert "the Lambda time left (200 ms above the reserve)" in message
+    assert f"pid {blocker.pid}" in message
+    assert _lock_row(conn) == 0
