@@ -16,6 +16,7 @@ from bazooka.postgres.lock_wait import (
     WAIT_FOREVER,
     Blocker,
     LockPolicy,
+    blocks_no_one_while_waiting,
     describe_blockers,
 )
 from bazooka.settings import Settings
@@ -75,3 +76,19 @@ def test_a_blocker_is_named_with_what_it_holds_and_its_query_shortened() -> None
     assert "'comlink', idle in transaction for 12.3 s, query: 'SELECT * FROM orders WHERE" in text
     assert text.endswith("...')")
     assert describe_blockers(()) == "no blocking session was seen (it may have ended just then)"
+
+
+@pytest.mark.parametrize(
+    ("statement", "concurrent"),
+    [
+        ("create index concurrently if not exists x on fills (a);", True),
+        ("-- a comment\nCREATE UNIQUE INDEX CONCURRENTLY x ON t (a)", True),
+        ('drop index concurrently if exists "x";', True),
+        ("REINDEX INDEX CONCURRENTLY x", True),
+        ('create index x on "oracle_prices" ("marketId")', False),
+        ("alter table orders add column c int -- concurrently", False),
+        ("select 'create index concurrently'", False),
+    ],
+)
+def test_a_concurrent_index_statement_is_told_apart(statement: str, concurrent: bool) -> None:
+    assert blocks_no_one_while_waiting(statement) is concurrent
