@@ -140,8 +140,9 @@ def test_a_lock_released_after_k_attempts_succeeds_with_k_plus_one_attempts(
     _release_after(retries, blocker, 2)
     # 500 ms: the watcher's first look (at a quarter of it) comes in time on a busy machine.
     policy = LockPolicy(timeout_ms=500, retry_budget_ms=30_000)
+    progress = _Descriptions()
     try:
-        result = migrator.migrate(conn, known, locks=policy)
+        result = migrator.migrate(conn, known, progress, locks=policy)
     finally:
         blocker.release()
     assert result.mode is mode
@@ -156,8 +157,23 @@ def test_a_lock_released_after_k_attempts_succeeds_with_k_plus_one_attempts(
     assert len(timed_out) == 2
     assert all(f"pid {blocker.pid}" in m and BLOCKER_APP in m for m in timed_out), timed_out
     assert all("orders (AccessExclusiveLock)" in m for m in timed_out), timed_out
+    assert any(f"waiting for pid {blocker.pid} ({BLOCKER_APP})" in d for d in progress.shown)
     assert _column_exists(conn, "orders", "builderAddress")
     assert _lock_row(conn) == 0
+
+
+class _Descriptions:
+    """A progress display that keeps every description it was given."""
+
+    def __init__(self) -> None:
+        self.shown: list[str] = []
+
+    def start_task(self, description: str, total: int | None) -> None:
+        self.shown.append(description)
+
+    def advance(self, amount: int = 1, description: str | None = None) -> None:
+        if description:
+            self.shown.append(description)
 
 
 def test_a_lock_held_past_the_budget_fails_cleanly_naming_the_blocker(

@@ -160,11 +160,13 @@ class _Watcher:
         self._first_look_s = first_look_s
         self._pid = conn.info.backend_pid
         self._own: Connection | None = None
-        self.seen: tuple[Blocker, ...] = ()
+        self.seen: tuple[Blocker, ...] = ()  # by the current (or last) attempt
+        self._announced: frozenset[int] = frozenset()  # pids last announced, in any attempt
 
     @contextmanager
     def watching(self, on_seen: Callable[[tuple[Blocker, ...]], None]) -> Iterator[None]:
-        """Watch while the block runs; ``on_seen`` gets each new set of blockers."""
+        """Watch while the block runs; ``on_seen`` gets each set of blockers that differs from
+        the last one it got (a retry behind the same session is not announced again)."""
         self.seen = ()
         stop = threading.Event()
         thread = threading.Thread(
@@ -183,11 +185,12 @@ class _Watcher:
             return
         while not stop.is_set():
             blockers = self._read()
-            if blockers and {b.pid for b in blockers} != {b.pid for b in self.seen}:
+            if blockers:
                 self.seen = blockers
-                on_seen(blockers)
-            elif blockers:
-                self.seen = blockers
+                pids = frozenset(b.pid for b in blockers)
+                if pids != self._announced:
+                    self._announced = pids
+                    on_seen(blockers)
             if stop.wait(WATCH_EVERY_S):
                 return
 
@@ -370,7 +373,10 @@ class LockWaits:
             retryInMs=backoff_ms,
             blockers=[b.describe() for b in seen],
         )
-        self.progress.advance(0, description=f"{name}: retrying in {backoff_ms} ms (lock wait)")
+        holder = f"pid {seen[0].pid} ({seen[0].application_name or '?'})" if seen else "a session"
+        self.progress.advance(
+            0, description=f"{name}: waiting for {holder}, attempt {failed + 1} in {backoff_ms} ms"
+        )
         self._sleep(backoff_ms / 1000)
         self.waited_ms[name] = self.waited_ms.get(name, 0) + backoff_ms
 
