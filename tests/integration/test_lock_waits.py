@@ -153,6 +153,7 @@ def test_a_lock_released_after_k_attempts_succeeds_with_k_plus_one_attempts(
     assert figures["attempts"][ORDERS_CHANGE] == 3
     assert set(figures["attempts"]) == set(result.applied)
     assert figures["lock_wait_ms_total"] == sum(result.lock_wait_ms.values())
+    assert "; 2 attempt(s) retried after a lock wait (" in result.headline()
     timed_out = [r.getMessage() for r in retries.records if _is_retry(r)]
     assert len(timed_out) == 2
     assert all(f"pid {blocker.pid}" in m and BLOCKER_APP in m for m in timed_out), timed_out

@@ -178,6 +178,7 @@ class MigrateResult:
             if self.applied
             else "already up to date"
         )
+        line += _retries_note(self.applied, self.attempts, self.lock_wait_ms)
         return line + _STALE_NOTE if self.recovered_stale_lock is not None else line
 
 
@@ -419,6 +420,7 @@ class RollbackResult:
             if self.rolled_back
             else "nothing to roll back"
         )
+        line += _retries_note(self.rolled_back, self.attempts, self.lock_wait_ms)
         return line + _STALE_NOTE if self.recovered_stale_lock is not None else line
 
 
@@ -714,6 +716,15 @@ def _lock_figures(
         "lock_wait_ms": {n: waited.get(n, 0) for n in names},
         "lock_wait_ms_total": sum(waited.get(n, 0) for n in names),
     }
+
+
+def _retries_note(names: Sequence[str], attempts: dict[str, int], waited: dict[str, int]) -> str:
+    """``; 3 attempt(s) retried after a lock wait (6.2 s)``, or nothing when none was."""
+    retried = sum(attempts.get(n, 1) - 1 for n in names)
+    if retried <= 0:
+        return ""
+    lost_s = sum(waited.get(n, 0) for n in names) / 1000
+    return f"; {retried} attempt(s) retried after a lock wait ({lost_s:.1f} s)"
 
 
 def _run_guarded(
