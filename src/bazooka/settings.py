@@ -115,6 +115,12 @@ class Settings:
     lambda_time_reserve_ms: int = _env("BAZOOKA_LAMBDA_RESERVE_MS", 10_000, _integer(0))
     # migrate: replay every migration even on an empty database (no one-transaction baseline).
     migrate_replay: bool = _env("BAZOOKA_MIGRATE_REPLAY", False, _boolean)
+    # migrate / rollback: how long each attempt may wait for a table lock (0: forever, as Knex
+    # does), and for how long attempts are retried (postgres/lock_wait.py).
+    migration_lock_timeout_ms: int = _env("BAZOOKA_MIGRATION_LOCK_TIMEOUT_MS", 2_000, _integer(0))
+    migration_lock_retry_budget_ms: int = _env(
+        "BAZOOKA_MIGRATION_LOCK_RETRY_BUDGET_MS", 180_000, _integer(0)
+    )
 
     # PostgreSQL
     db_hostname: str = _env("DB_HOSTNAME", "localhost", _text)

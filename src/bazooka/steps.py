@@ -65,9 +65,12 @@ def _plan_reset(ctx: StepContext, earlier: EarlierSteps) -> ResetPlan:
 
 def _apply_reset(ctx: StepContext, plan: ResetPlan) -> Outcome:
     from bazooka.postgres import maintenance  # noqa: PLC0415
+    from bazooka.postgres.lock_wait import LockPolicy  # noqa: PLC0415
 
     with _pg_errors(ctx, "reset_db (drop and recreate schema public)"):
-        return maintenance.reset_schema(ctx.pg(), plan)
+        return maintenance.reset_schema(
+            ctx.pg(), plan, LockPolicy.of(ctx.settings), ctx.progress, ctx.budget
+        )
 
 
 def _plan_rollback(ctx: StepContext, earlier: EarlierSteps) -> RollbackPlan:
@@ -82,11 +85,18 @@ def _plan_rollback(ctx: StepContext, earlier: EarlierSteps) -> RollbackPlan:
 
 def _apply_rollback(ctx: StepContext, plan: RollbackPlan) -> Outcome:
     from bazooka.postgres import migrator  # noqa: PLC0415
+    from bazooka.postgres.lock_wait import LockPolicy  # noqa: PLC0415
     from bazooka.postgres.migrations_source import bundled  # noqa: PLC0415
 
     with _pg_errors(ctx, "rollback"):
         return migrator.apply_rollback(
-            ctx.pg(), bundled(), plan, ctx.progress, ctx.budget, reconnect=_reconnect(ctx)
+            ctx.pg(),
+            bundled(),
+            plan,
+            ctx.progress,
+            ctx.budget,
+            reconnect=_reconnect(ctx),
+            locks=LockPolicy.of(ctx.settings),
         )
 
 
@@ -105,11 +115,18 @@ def _plan_migrate(ctx: StepContext, earlier: EarlierSteps) -> MigratePlan:
 
 def _apply_migrate(ctx: StepContext, plan: MigratePlan) -> Outcome:
     from bazooka.postgres import migrator  # noqa: PLC0415
+    from bazooka.postgres.lock_wait import LockPolicy  # noqa: PLC0415
     from bazooka.postgres.migrations_source import bundled  # noqa: PLC0415
 
     with _pg_errors(ctx, "migrate"):
         return migrator.apply_migrate(
-            ctx.pg(), bundled(), plan, ctx.progress, ctx.budget, reconnect=_reconnect(ctx)
+            ctx.pg(),
+            bundled(),
+            plan,
+            ctx.progress,
+            ctx.budget,
+            reconnect=_reconnect(ctx),
+            locks=LockPolicy.of(ctx.settings),
         )
 
 
@@ -122,9 +139,12 @@ def _plan_clear_db(ctx: StepContext, earlier: EarlierSteps) -> ClearDbPlan:
 
 def _apply_clear_db(ctx: StepContext, plan: ClearDbPlan) -> Outcome:
     from bazooka.postgres import maintenance  # noqa: PLC0415
+    from bazooka.postgres.lock_wait import LockPolicy  # noqa: PLC0415
 
     with _pg_errors(ctx, "clear_db"):
-        return maintenance.clear_data(ctx.pg(), plan)
+        return maintenance.clear_data(
+            ctx.pg(), plan, LockPolicy.of(ctx.settings), ctx.progress, ctx.budget
+        )
 
 
 def _plan_verify(ctx: StepContext, earlier: EarlierSteps) -> VerifyPlan:

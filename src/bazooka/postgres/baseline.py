@@ -36,6 +36,7 @@ from bazooka.postgres.connection import Connection
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from bazooka.postgres.lock_wait import LockWaits
     from bazooka.postgres.migrations_source import Migration
 
 log = logging.getLogger(__name__)
@@ -162,8 +163,11 @@ class Load:
         """How a failure message names it."""
         return LOADING
 
-    def apply(self, conn: Connection, batch: int, *, own_transaction: bool) -> None:
-        """Load the final schema and the replay's bookkeeping in one transaction of its own.
+    def apply(
+        self, conn: Connection, batch: int, *, own_transaction: bool, waits: LockWaits | None = None
+    ) -> None:
+        """Load the final schema and the replay's bookkeeping in one transaction of its own
+        (on an empty database nothing is live: ``waits`` is not used).
 
         Raises :class:`DoesNotApply` (after rolling back) when, under the lock that serialises
         first runs, the database is found no longer empty. Driver errors are the loop's to

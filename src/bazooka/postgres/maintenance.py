@@ -12,11 +12,15 @@ from typing import Any
 
 from psycopg import sql
 
+from bazooka.budget import TimeBudget
 from bazooka.logs import emit
 from bazooka.outcome import EarlierSteps, NoLaterEffect
 from bazooka.postgres.connection import Connection
+from bazooka.postgres.lock_wait import LockPolicy, in_bounded_transaction
+from bazooka.progress import TaskProgress
 
 log = logging.getLogger(__name__)
+DEFAULT_LOCKS = LockPolicy()
 
 # Every table the indexer's migrations create (the final schema). clear_db empties exactly
 # these; the Knex bookkeeping tables and anything else in the database are left alone. A test
@@ -158,14 +162,24 @@ def plan_reset(conn: Connection) -> ResetPlan:
     )
 
 
-def reset_schema(conn: Connection, plan: ResetPlan) -> ResetResult:
+def reset_schema(
+    conn: Connection,
+    plan: ResetPlan,
+    locks: LockPolicy = DEFAULT_LOCKS,
+    progress: TaskProgress | None = None,
+    budget: TimeBudget | None = None,
+) -> ResetResult:
     """``DROP SCHEMA public CASCADE; CREATE SCHEMA public`` in one transaction.
 
-    Other schemas are untouched. Migrations are not re-run (that is ``migrate``'s job).
+    Other schemas are untouched. Migrations are not re-run (that is ``migrate``'s job). The
+    drop locks every table: its lock waits are bounded and retried as a migration's are.
     """
-    with conn.transaction():
+
+    def drop() -> None:
         conn.execute("DROP SCHEMA public CASCADE")
         conn.execute("CREATE SCHEMA public")
+
+    in_bounded_transaction(conn, locks, "reset_db", drop, progress=progress, budget=budget)
     emit(
         log,
         logging.INFO,
@@ -239,7 +253,13 @@ def plan_clear(conn: Connection) -> ClearDbPlan:
     )
 
 
-def clear_data(conn: Connection, plan: ClearDbPlan) -> ClearResult:
+def clear_data(
+    conn: Connection,
+    plan: ClearDbPlan,
+    locks: LockPolicy = DEFAULT_LOCKS,
+    progress: TaskProgress | None = None,
+    budget: TimeBudget | None = None,
+) -> ClearResult:
     """Empty the planned tables in one transaction, then refresh stale materialized views.
 
     The tables are locked and counted together, so the counts are exactly what was removed;
@@ -247,8 +267,10 @@ def clear_data(conn: Connection, plan: ClearDbPlan) -> ClearResult:
     foreign keys reference them): TRUNCATE replaces each table's and index's files, which is
     the whole cost on an empty database. Unlike the original, a materialized view still showing
     rows is refreshed, so it no longer reports data of the tables just emptied.
+    The tables' lock waits are bounded and retried as a migration's are.
     """
-    with conn.transaction():
+
+    def clear() -> tuple[dict[str, int], tuple[str, ...]]:
         state = _lock_and_inspect(conn, plan.tables, plan.views)
         removed = _row_counts(conn, {t: state[t] for t in plan.tables})
         holding = {t for t, n in removed.items() if n}
@@ -262,6 +284,11 @@ def clear_data(conn: Connection, plan: ClearDbPlan) -> ClearResult:
         refreshed = tuple(view for view in plan.views if _stale(conn, state[view]))
         for view in refreshed:
             conn.execute(sql.SQL("REFRESH MATERIALIZED VIEW {}").format(sql.Identifier(view)))
+        return removed, refreshed
+
+    removed, refreshed = in_bounded_transaction(
+        conn, locks, "clear_db", clear, progress=progress, budget=budget
+    )
     emit(
         log,
         logging.INFO,

@@ -36,9 +36,11 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import partial
 from typing import Any, Protocol
 
 import psycopg
+from psycopg.pq import TransactionStatus
 
 from bazooka.budget import TimeBudget, UnlimitedTime
 from bazooka.errors import MigrationError, MigrationLocked
@@ -47,6 +49,7 @@ from bazooka.outcome import EarlierSteps
 from bazooka.postgres import baseline, bookkeeping, leftovers, lock
 from bazooka.postgres.connection import Connection, one_line
 from bazooka.postgres.lock import ADVISORY_WAIT_S, UNLOCK_HINT, MigrationGuard, StaleLockRecovery
+from bazooka.postgres.lock_wait import LockPolicy, LockWaitExhaustedError, LockWaits
 from bazooka.postgres.migrations_source import Direction, Migration
 from bazooka.postgres.sqlsplit import split_statements
 from bazooka.progress import NullProgress, TaskProgress
@@ -55,6 +58,9 @@ log = logging.getLogger(__name__)
 # Defaults for tools and tests: nothing shown, no deadline.
 NULL_PROGRESS: TaskProgress = NullProgress()
 NO_DEADLINE: TimeBudget = UnlimitedTime()
+IDLE = TransactionStatus.IDLE
+# The lock waits of tools and tests: the settings' defaults.
+DEFAULT_LOCKS = LockPolicy()
 
 
 _STALE_NOTE = "; released a stale lock left by a dead run"
@@ -135,6 +141,8 @@ class MigrateResult:
     invalid_indexes: tuple[str, ...] = ()
     path: MigratePath = MigratePath.REPLAY
     recovered_stale_lock: StaleLockRecovery | None = None
+    attempts: dict[str, int] = field(default_factory=dict)  # migration -> attempts
+    lock_wait_ms: dict[str, int] = field(default_factory=dict)  # migration -> time lost to locks
 
     @property
     def applied_count(self) -> int:
@@ -149,6 +157,7 @@ class MigrateResult:
             "applied_count": self.applied_count,
             "mode": self.mode.value,
             "path": self.path.value,
+            **_lock_figures(self.applied, self.attempts, self.lock_wait_ms),
         }
         if self.invalid_indexes:
             out["invalid_indexes"] = list(self.invalid_indexes)
@@ -210,6 +219,7 @@ def apply_migrate(
     *,
     reconnect: Callable[[], Connection] | None = None,
     lock_wait_s: float = ADVISORY_WAIT_S,
+    locks: LockPolicy = DEFAULT_LOCKS,
 ) -> MigrateResult:
     """Apply the planned migrations as one new batch (Knex ``migrate.latest``), or load the
     baseline when the plan says the database is empty.
@@ -222,23 +232,27 @@ def apply_migrate(
     guard = MigrationGuard(conn, reconnect=reconnect, wait_s=lock_wait_s)
     if plan.path is MigratePath.BASELINE:
         try:
-            loaded, _ = _run_guarded(
-                conn, known, _Work.baseline(), guard, progress=progress, budget=budget
-            )
+            loaded = _run_guarded(
+                conn, known, _Work.baseline(), guard, progress=progress, budget=budget, locks=locks
+            ).names
         except baseline.DoesNotApply:
             plan = plan_migrate(conn, known, replay=True)
         else:
             return _result(
-                1, loaded, TransactionMode.BASELINE, conn, path=MigratePath.BASELINE, guard=guard
+                _Ran(loaded, 1),
+                TransactionMode.BASELINE,
+                conn,
+                path=MigratePath.BASELINE,
+                guard=guard,
             )
     if not plan.bookkeeping_ready:
         lock.ensure_tables(conn)
     if plan.unknown:
         bookkeeping.completed(conn, known)  # raises, naming them
-    applied, batch = _run_guarded(
-        conn, known, _Work.up(plan), guard, progress=progress, budget=budget
+    ran = _run_guarded(
+        conn, known, _Work.up(plan), guard, progress=progress, budget=budget, locks=locks
     )
-    return _result(batch, applied, plan.mode, conn, path=MigratePath.REPLAY, guard=guard)
+    return _result(ran, plan.mode, conn, path=MigratePath.REPLAY, guard=guard)
 
 
 def load_baseline(
@@ -254,21 +268,21 @@ def load_baseline(
     """
     try:
         work, guard = _Work.baseline(source), MigrationGuard(conn)
-        loaded, _ = _run(conn, known, work, guard, progress=progress, budget=budget)
+        loaded = _run(conn, known, work, guard, progress=progress, budget=budget).names
     except baseline.DoesNotApply:
         return None
     return loaded
 
 
 def _result(
-    batch: int,
-    applied: tuple[str, ...],
+    ran: _Ran,
     mode: TransactionMode,
     conn: Connection,
     *,
     path: MigratePath,
     guard: MigrationGuard,
 ) -> MigrateResult:
+    applied, batch = ran.names, ran.batch
     result = MigrateResult(
         batch=batch if applied else None,
         applied=applied,
@@ -276,6 +290,8 @@ def _result(
         invalid_indexes=tuple(bookkeeping.invalid_indexes(conn)),
         path=path,
         recovered_stale_lock=guard.recovered,
+        attempts=ran.attempts,
+        lock_wait_ms=ran.lock_wait_ms,
     )
     emit(
         log,
@@ -297,12 +313,20 @@ def migrate(
     replay: bool = False,
     reconnect: Callable[[], Connection] | None = None,
     lock_wait_s: float = ADVISORY_WAIT_S,
+    locks: LockPolicy = DEFAULT_LOCKS,
 ) -> MigrateResult:
     """Plan, then apply every pending migration as one new batch (Knex ``migrate.latest``);
     an empty database gets the baseline unless ``replay``."""
     plan = plan_migrate(conn, known, replay=replay)
     return apply_migrate(
-        conn, known, plan, progress, budget, reconnect=reconnect, lock_wait_s=lock_wait_s
+        conn,
+        known,
+        plan,
+        progress,
+        budget,
+        reconnect=reconnect,
+        lock_wait_s=lock_wait_s,
+        locks=locks,
     )
 
 
@@ -362,6 +386,8 @@ class RollbackResult:
     batch: int | None
     rolled_back: tuple[str, ...]
     recovered_stale_lock: StaleLockRecovery | None = None
+    attempts: dict[str, int] = field(default_factory=dict)
+    lock_wait_ms: dict[str, int] = field(default_factory=dict)
 
     @property
     def rolled_back_count(self) -> int:
@@ -374,6 +400,7 @@ class RollbackResult:
             "batch": self.batch,
             "rolled_back": list(self.rolled_back),
             "rolled_back_count": self.rolled_back_count,
+            **_lock_figures(self.rolled_back, self.attempts, self.lock_wait_ms),
         }
         if self.recovered_stale_lock is not None:
             out["recovered_stale_lock"] = self.recovered_stale_lock.to_dict()
@@ -430,6 +457,7 @@ def apply_rollback(
     *,
     reconnect: Callable[[], Connection] | None = None,
     lock_wait_s: float = ADVISORY_WAIT_S,
+    locks: LockPolicy = DEFAULT_LOCKS,
 ) -> RollbackResult:
     """Roll back the planned batch, newest first, one transaction per migration (Knex
     ``migrate.rollback``). Refuses, changing nothing, when the latest batch is no longer the
@@ -437,9 +465,10 @@ def apply_rollback(
     lock.ensure_tables(conn)
     bookkeeping.completed(conn, known)  # raises on a migration this Bazooka does not know
     guard = MigrationGuard(conn, reconnect=reconnect, wait_s=lock_wait_s)
-    reverted, batch = _run_guarded(
-        conn, known, _Work.down(plan), guard, progress=progress, budget=budget
+    ran = _run_guarded(
+        conn, known, _Work.down(plan), guard, progress=progress, budget=budget, locks=locks
     )
+    reverted, batch = ran.names, ran.batch
     emit(
         log,
         logging.INFO,
@@ -451,6 +480,8 @@ def apply_rollback(
         batch=batch if reverted else None,
         rolled_back=tuple(reverted),
         recovered_stale_lock=guard.recovered,
+        attempts=ran.attempts,
+        lock_wait_ms=ran.lock_wait_ms,
     )
 
 
@@ -462,11 +493,19 @@ def rollback(
     *,
     reconnect: Callable[[], Connection] | None = None,
     lock_wait_s: float = ADVISORY_WAIT_S,
+    locks: LockPolicy = DEFAULT_LOCKS,
 ) -> RollbackResult:
     """Plan, then roll back the latest batch, newest first (Knex ``migrate.rollback``)."""
     plan = plan_rollback(conn, known)
     return apply_rollback(
-        conn, known, plan, progress, budget, reconnect=reconnect, lock_wait_s=lock_wait_s
+        conn,
+        known,
+        plan,
+        progress,
+        budget,
+        reconnect=reconnect,
+        lock_wait_s=lock_wait_s,
+        locks=locks,
     )
 
 
@@ -489,8 +528,11 @@ class _Unit(Protocol):
     def where(self) -> str:
         """How a failure message names it."""
 
-    def apply(self, conn: Connection, batch: int, *, own_transaction: bool) -> None:
-        """Run it and write its bookkeeping; in a transaction of its own when told so."""
+    def apply(
+        self, conn: Connection, batch: int, *, own_transaction: bool, waits: LockWaits
+    ) -> None:
+        """Run it and write its bookkeeping; in a transaction of its own when told so. Lock
+        waits are bounded and retried through ``waits`` (see :mod:`lock_wait`)."""
 
 
 @dataclass(frozen=True)
@@ -515,26 +557,52 @@ class _Step:
         """``Migration <name> (up)``."""
         return f"Migration {self.migration.name} ({self.direction})"
 
-    def apply(self, conn: Connection, batch: int, *, own_transaction: bool) -> None:
+    def apply(
+        self, conn: Connection, batch: int, *, own_transaction: bool, waits: LockWaits
+    ) -> None:
         """Run the migration and write its bookkeeping row.
 
         A transactional migration goes as ONE simple query (several statements): its SQL and
         its bookkeeping row together, wrapped in BEGIN/COMMIT when it has its own transaction,
         so each costs one round trip. A no-transaction migration runs statement by statement
         in autocommit (CREATE INDEX CONCURRENTLY refuses a multi-statement query), then its row.
+
+        Lock waits: a migration with its own transaction sets ``lock_timeout`` for it, and is
+        retried whole (rolled back first) when a lock wait times out; a no-transaction one
+        retries the statement that timed out (what it left is repaired first, see
+        :mod:`leftovers`). Inside a one-transaction batch, the batch is retried (:func:`_run`).
         """
         migration, direction = self.migration, self.direction
         script = migration.sql(direction)
+        failing = (migration.name, self.where)
         if not migration.transaction:
-            for statement in split_statements(script):
-                if leftovers.still_to_run(conn, statement, migration.name):
-                    conn.execute(statement.encode())
-            conn.execute(bookkeeping.record(conn, migration, direction, batch))
+            conn.execute(waits.policy.set_timeout(local=False))
+            try:
+                for statement in split_statements(script):
+                    waits.attempt(
+                        partial(self._run_statement, conn, statement),
+                        _nothing,  # autocommit: the failed statement undid itself
+                        failing=lambda: failing,
+                    )
+                conn.execute(bookkeeping.record(conn, migration, direction, batch))
+            finally:
+                if not conn.broken and conn.info.transaction_status == IDLE:
+                    conn.execute("RESET lock_timeout")
             return
         # "\n;" ends a trailing "--" comment line before the next statement.
         row = bookkeeping.record(conn, migration, direction, batch)
         body = script.encode() + b"\n;\n" + row + b";"
-        conn.execute(b"BEGIN;\n" + body + b"\nCOMMIT;" if own_transaction else body)
+        if not own_transaction:
+            conn.execute(body)  # the batch's transaction set lock_timeout
+            return
+        query = b"BEGIN;\n" + waits.policy.set_timeout(local=True) + b";\n" + body + b"\nCOMMIT;"
+        waits.attempt(
+            lambda: conn.execute(query), lambda: _rollback_quietly(conn), failing=lambda: failing
+        )
+
+    def _run_statement(self, conn: Connection, statement: str) -> None:
+        if leftovers.still_to_run(conn, statement, self.migration.name):
+            conn.execute(statement.encode())
 
 
 @dataclass(frozen=True)
@@ -618,6 +686,31 @@ class _BatchState:
     current: _Unit | None = None
 
 
+@dataclass(frozen=True)
+class _Ran:
+    """What a batch did: the names it recorded (or un-recorded), its number, and each unit's
+    attempts and time lost to lock waits."""
+
+    names: tuple[str, ...]
+    batch: int
+    attempts: dict[str, int] = field(default_factory=dict)
+    lock_wait_ms: dict[str, int] = field(default_factory=dict)
+
+
+def _lock_figures(
+    names: Sequence[str], attempts: dict[str, int], waited: dict[str, int]
+) -> dict[str, Any]:
+    """The report's ``attempts`` and ``lock_wait_ms`` of the migrations ``names`` (none when
+    no attempt was counted: the baseline)."""
+    if not attempts:
+        return {}
+    return {
+        "attempts": {n: attempts.get(n, 1) for n in names},
+        "lock_wait_ms": {n: waited.get(n, 0) for n in names},
+        "lock_wait_ms_total": sum(waited.get(n, 0) for n in names),
+    }
+
+
 def _run_guarded(
     conn: Connection,
     known: Sequence[Migration],
@@ -626,11 +719,12 @@ def _run_guarded(
     *,
     progress: TaskProgress,
     budget: TimeBudget,
-) -> tuple[tuple[str, ...], int]:
+    locks: LockPolicy,
+) -> _Ran:
     """:func:`_run` while holding the guard (the advisory lock; a stale row released)."""
     guard.acquire()
     try:
-        return _run(conn, known, work, guard, progress=progress, budget=budget)
+        return _run(conn, known, work, guard, progress=progress, budget=budget, locks=locks)
     finally:
         guard.release()
 
@@ -643,33 +737,66 @@ def _run(
     *,
     progress: TaskProgress,
     budget: TimeBudget,
-) -> tuple[tuple[str, ...], int]:
-    """The one migration loop: every unit of the batch, in order; the names it recorded (or
-    un-recorded) and the batch number. :func:`_begin_transaction` decides the transactions
-    and owns the failure path."""
-    state = _BatchState()
-    with _begin_transaction(conn, guard, work, state) as own_transaction:
-        units, state.batch = work.resolve(conn, known)
-        progress.start_task(work.task, sum(len(unit.names) for unit in units))
-        for unit in units:
-            budget.check(f"{work.doing} {unit.label}")  # stops cleanly before a unit
-            state.current = unit
-            unit.apply(conn, state.batch, own_transaction=own_transaction)
-            state.current = None
-            state.done.extend(unit.names)
-            for name in unit.names:
-                progress.advance(1, description=name)
-    return tuple(state.done), state.batch
+    locks: LockPolicy = DEFAULT_LOCKS,
+) -> _Ran:
+    """The one migration loop: every unit of the batch, in order. :func:`_begin_transaction`
+    decides the transactions and owns the failure path. A one-transaction batch whose lock
+    wait times out is rolled back whole, releasing every lock it took, and run again after a
+    backoff (units with their own transactions retry themselves)."""
+    waits = LockWaits(conn, locks, progress=progress, budget=budget)
+    states = [_BatchState()]
+
+    def failing() -> tuple[str, str]:
+        current = states[-1].current
+        return (current.label, current.where) if current else ("(bookkeeping)", work.where)
+
+    def batch() -> _Ran:
+        state = _BatchState()
+        states.append(state)
+        with _begin_transaction(conn, guard, work, state, locks) as own_transaction:
+            units, state.batch = work.resolve(conn, known)
+            progress.start_task(work.task, sum(len(unit.names) for unit in units))
+            for unit in units:
+                budget.check(f"{work.doing} {unit.label}")  # stops cleanly before a unit
+                state.current = unit
+                for name in unit.names:
+                    waits.started(name)
+                unit.apply(conn, state.batch, own_transaction=own_transaction, waits=waits)
+                state.current = None
+                state.done.extend(unit.names)
+                for name in unit.names:
+                    progress.advance(1, description=name)
+        return _Ran(tuple(state.done), state.batch)
+
+    try:
+        if work.mode is TransactionMode.ONE:  # watched, and retried when bounded
+            try:
+                ran = waits.attempt(batch, _nothing, failing=failing, count_retries=False)
+            except LockWaitExhaustedError as exc:
+                raise MigrationError(f"{exc}. {_left_behind(work, states[-1])}") from exc
+        else:
+            ran = batch()
+    finally:
+        waits.close()
+    if work.mode is TransactionMode.BASELINE:
+        return ran
+    return _Ran(ran.names, ran.batch, dict(waits.attempts), dict(waits.waited_ms))
 
 
 @contextmanager
 def _begin_transaction(
-    conn: Connection, guard: MigrationGuard, work: _Work, state: _BatchState
+    conn: Connection,
+    guard: MigrationGuard,
+    work: _Work,
+    state: _BatchState,
+    locks: LockPolicy = DEFAULT_LOCKS,
 ) -> Iterator[bool]:
     """Decide the batch's transactions, once (alembic's ``begin_transaction``); yield whether
     each unit opens its own. A failure inside becomes one :class:`MigrationError` here.
 
     * ``ONE``: one transaction covers Knex's lock row, every migration and its row; one commit.
+      Its ``lock_timeout`` is set once, after the lock row is taken; a lock wait that times out
+      leaves here as it is, the transaction rolled back, for :func:`_run` to retry the batch.
     * ``PER_MIGRATION``: the lock row is taken in a transaction of its own, then each
       migration opens its own (none for a no-transaction one), and the row is freed at the
       end. Those commits do not wait for the disk (``synchronous_commit = off``): the final
@@ -688,6 +815,7 @@ def _begin_transaction(
         if mode is TransactionMode.ONE:
             with conn.transaction():
                 guard.take()
+                conn.execute(locks.set_timeout(local=True))
                 yield False
                 guard.free()
         else:
@@ -697,6 +825,8 @@ def _begin_transaction(
     except MigrationLocked:
         raise
     except BaseException as exc:
+        if _retried_whole(exc, mode, locks, conn):
+            raise  # rolled back with the transaction: :func:`_run` runs the batch again
         error = _failure(conn, guard, work, state, exc)
         if error is None:
             raise
@@ -704,6 +834,18 @@ def _begin_transaction(
     if mode is TransactionMode.PER_MIGRATION:
         conn.execute("RESET synchronous_commit")
         guard.free()
+
+
+def _retried_whole(
+    exc: BaseException, mode: TransactionMode, locks: LockPolicy, conn: Connection
+) -> bool:
+    """Whether a failure is a lock wait of a one-transaction batch that :func:`_run` retries."""
+    return (
+        isinstance(exc, psycopg.errors.LockNotAvailable)
+        and mode is TransactionMode.ONE
+        and locks.bounded
+        and not conn.broken
+    )
 
 
 def _failure(
@@ -727,6 +869,8 @@ def _failure(
         elif mode is TransactionMode.BASELINE:
             _rollback_quietly(conn)
         # ONE: leaving the transaction rolled it back, the lock row's update with it.
+    if isinstance(exc, LockWaitExhaustedError):
+        return MigrationError(f"{exc}. {_left_behind(work, state)}")
     if not isinstance(exc, psycopg.Error):
         return None
     where = state.current.where if state.current is not None else work.where
@@ -803,6 +947,10 @@ def _release_after_failure(conn: Connection, guard: MigrationGuard) -> None:
             f"Could not release the migration lock after a failure. {UNLOCK_HINT}",
             error=exc,
         )
+
+
+def _nothing() -> None:
+    """Nothing to undo."""
 
 
 def _rollback_quietly(conn: Connection) -> None:
