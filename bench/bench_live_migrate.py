@@ -567,6 +567,7 @@ class RunResult:
     before: LatencyFigures | None
     during: LatencyFigures | None
     longest_stall_s: float
+    migration_lock_wait_seen_s: float  # sampled: Bazooka's session waiting for a lock
     goal_met: bool | None  # None: no goal for this mode
     blocked_by: list[dict[str, Any]] = field(default_factory=list)
 
@@ -661,6 +662,13 @@ def run_once(
         before=latency_figures(before, bound_s),
         during=figures,
         longest_stall_s=round(longest_gap([q.end for q in queries], mig_start, mig_end), 2),
+        migration_lock_wait_seen_s=round(
+            SAMPLE_INTERVAL_S
+            * sum(
+                1 for s in sampler.samples if mig_start <= s.t <= mig_end and s.migration_waiting
+            ),
+            1,
+        ),
         goal_met=goal,
         blocked_by=blocked_by(sampler.samples, (mig_start, mig_end)),
     )
@@ -675,7 +683,7 @@ def log(line: str) -> None:
 
 def table(results: Sequence[RunResult]) -> str:
     head = (
-        f"{'run':<10} {'ok':<3} {'migration':>9} {'attempts':>8} {'lock wait':>9} "
+        f"{'run':<10} {'ok':<3} {'migration':>9} {'attempts':>8} {'lock wait':>9} {'seen':>6} "
         f"{'queries':>7} {'p50':>8} {'p99':>9} {'max':>9} {'stall':>7} {'> bound':>7}  goal"
     )
     lines = [head, "-" * len(head)]
@@ -688,6 +696,7 @@ def table(results: Sequence[RunResult]) -> str:
             f"{r.mode:<10} {'yes' if r.ok else 'NO':<3} {r.migration_wall_s:>8.2f}s "
             f"{attempts if attempts is not None else 'n/a':>8} "
             f"{f'{wait:.2f}s' if wait is not None else 'n/a':>9} "
+            f"{r.migration_lock_wait_seen_s:>5.1f}s "
             f"{d.queries if d else 0:>7} {f'{d.p50_ms:.1f}ms' if d else '-':>8} "
             f"{f'{d.p99_ms:.0f}ms' if d else '-':>9} {f'{d.max_ms:.0f}ms' if d else '-':>9} "
             f"{r.longest_stall_s:>6.2f}s {d.over_bound if d else 0:>7}  {goal}"
@@ -783,6 +792,7 @@ def main(argv: list[str] | None = None) -> int:
         for line in details(result):
             log(line)
     if args.json:
+        log(table(results))
         print(
             json.dumps(
                 {
