@@ -66,6 +66,15 @@ MODES: dict[str, dict[str, str]] = {
     "defaults": {},  # neither variable set: Bazooka's defaults
     "timeout-0": {"BAZOOKA_MIGRATION_LOCK_TIMEOUT_MS": "0"},  # wait forever, as Knex
 }
+
+
+def mode_env(mode: str) -> dict[str, str]:
+    """The child's lock-timeout variables of a mode: MODES, or ``timeout-N`` (N ms)."""
+    if mode in MODES:
+        return MODES[mode]
+    return {LOCK_TIMEOUT_VARS[0]: str(int(mode.removeprefix("timeout-")))}
+
+
 READER_APP = "bench-reader"
 LONG_READ_APP = "bench-long-read"
 SAMPLE_INTERVAL_S = 0.1
@@ -587,7 +596,8 @@ def run_once(
 ) -> RunResult:
     """Copy the template, start the load, migrate in a child process, measure."""
     database = copy_of(settings, template, mode)
-    bound_s = DEFAULT_LOCK_TIMEOUT_MS / 1000 + 1
+    timeout_ms = int(mode_env(mode).get(LOCK_TIMEOUT_VARS[0], DEFAULT_LOCK_TIMEOUT_MS))
+    bound_s = timeout_ms / 1000 + 1
     try:
         origin = time.perf_counter()
         readers = [
@@ -603,7 +613,7 @@ def run_once(
         long_read.locked.wait()
         time.sleep(0.5)
         env = {k: v for k, v in os.environ.items() if k not in LOCK_TIMEOUT_VARS}
-        env.update(MODES[mode])
+        env.update(mode_env(mode))
         env["DB_NAME"] = database
         mig_start = time.perf_counter() - origin
         child = subprocess.run(
@@ -645,10 +655,10 @@ def run_once(
             f"{errors} reader quer(ies) failed, e.g. {next(q.error for q in during if q.error)}"
         )
     figures = latency_figures(during, bound_s)
-    goal = None if mode != "defaults" or figures is None else figures.max_ms / 1000 <= bound_s
+    goal = None if not timeout_ms or figures is None else figures.max_ms / 1000 <= bound_s
     return RunResult(
         mode=mode,
-        env=MODES[mode],
+        env=mode_env(mode),
         database=database if args.keep_db else "(dropped)",
         ok=not problems,
         problems=problems,
@@ -683,7 +693,7 @@ def log(line: str) -> None:
 
 def table(results: Sequence[RunResult]) -> str:
     head = (
-        f"{'run':<10} {'ok':<3} {'migration':>9} {'attempts':>8} {'lock wait':>9} {'seen':>6} "
+        f"{'run':<12} {'ok':<3} {'migration':>9} {'attempts':>8} {'lock wait':>9} {'seen':>6} "
         f"{'queries':>7} {'p50':>8} {'p99':>9} {'max':>9} {'stall':>7} {'> bound':>7}  goal"
     )
     lines = [head, "-" * len(head)]
@@ -693,7 +703,7 @@ def table(results: Sequence[RunResult]) -> str:
         wait = sum(r.lock_wait_ms.values()) / 1000 if r.lock_wait_ms else None
         goal = "-" if r.goal_met is None else ("met" if r.goal_met else "MISSED")
         lines.append(
-            f"{r.mode:<10} {'yes' if r.ok else 'NO':<3} {r.migration_wall_s:>8.2f}s "
+            f"{r.mode:<12} {'yes' if r.ok else 'NO':<3} {r.migration_wall_s:>8.2f}s "
             f"{attempts if attempts is not None else 'n/a':>8} "
             f"{f'{wait:.2f}s' if wait is not None else 'n/a':>9} "
             f"{r.migration_lock_wait_seen_s:>5.1f}s "
@@ -733,6 +743,16 @@ def details(r: RunResult) -> list[str]:
     return out
 
 
+def _mode(text: str) -> str:
+    try:
+        mode_env(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: expected defaults, timeout-0 or timeout-N (N ms)"
+        ) from None
+    return text
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -744,10 +764,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rebuild", action="store_true", help="rebuild the template database")
     parser.add_argument(
         "--only",
-        choices=sorted(MODES),
+        metavar="MODE",
         action="append",
-        help="run only this mode (repeatable; default: defaults, then timeout-0)",
+        type=_mode,
+        help="run this mode (repeatable; default: defaults, then timeout-0): defaults (no "
+        "lock-timeout variable set), timeout-0 (BAZOOKA_MIGRATION_LOCK_TIMEOUT_MS=0, as Knex) "
+        "or timeout-N (N ms per attempt)",
     )
+    parser.add_argument("--runs", type=int, default=1, help="runs of each mode (default 1)")
     parser.add_argument("--clients", type=int, default=6, help="reader clients (default 6)")
     parser.add_argument(
         "--interval-ms",
@@ -785,7 +809,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     )
     results = []
-    for mode in args.only or ["defaults", "timeout-0"]:
+    for mode in (args.only or ["defaults", "timeout-0"]) * args.runs:
         log(f"run {mode} ...")
         result = run_once(settings, template, sizes, mode, args)
         results.append(result)
