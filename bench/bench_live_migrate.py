@@ -50,6 +50,7 @@ from typing import Any
 import psycopg
 
 from bazooka.postgres import migrator
+from bazooka.postgres.lock_wait import DEFAULT_TIMEOUT_MS as DEFAULT_LOCK_TIMEOUT_MS
 from bazooka.postgres.migrations_source import bundled
 from bazooka.settings import Settings
 
@@ -58,9 +59,7 @@ BAZOOKA = ROOT / ".venv" / "bin" / "bazooka"
 
 STEP = 101  # the template's step: bundled()[:101] applied, the 12 newest pending
 PENDING = 12
-# The per-attempt lock timeout the defaults run uses (BAZOOKA_MIGRATION_LOCK_TIMEOUT_MS's
-# default); the goal is no reader query longer than this plus one second.
-DEFAULT_LOCK_TIMEOUT_MS = 2000
+# The goal: no reader query longer than the per-attempt lock timeout plus one second.
 LOCK_TIMEOUT_VARS = ("BAZOOKA_MIGRATION_LOCK_TIMEOUT_MS", "BAZOOKA_MIGRATION_LOCK_RETRY_BUDGET_MS")
 MODES: dict[str, dict[str, str]] = {
     "defaults": {},  # neither variable set: Bazooka's defaults
