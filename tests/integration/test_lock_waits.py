@@ -17,6 +17,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from bazooka.budget import TimeBudget
 from bazooka.errors import MigrationError, PostgresError
 from bazooka.postgres import lock_wait, maintenance, migrator
 from bazooka.postgres.connection import Connection, connect
@@ -28,6 +29,7 @@ from tests.helpers import RecordingHandler, cli
 KNOWN = bundled()
 ORDERS_CHANGE = "20250514151100_add_builder_fees_to_orders_and_fills.js"
 CONCURRENT_INDEX = "20260112170004_create_long_open_interest_index.js"
+PLAIN_INDEX = "20260115131341_create_index_oracle_prices_market_height_desc_inc_price.js"
 FAST = LockPolicy(timeout_ms=200, retry_budget_ms=30_000)
 BLOCKER_APP = "comlink-like reader"
 
@@ -136,14 +138,16 @@ def test_a_lock_released_after_k_attempts_succeeds_with_k_plus_one_attempts(
     known = KNOWN[: start + pending] if pending else KNOWN
     blocker = Blocker(db_settings, "orders")
     _release_after(retries, blocker, 2)
+    # 500 ms: the watcher's first look (at a quarter of it) comes in time on a busy machine.
+    policy = LockPolicy(timeout_ms=500, retry_budget_ms=30_000)
     try:
-        result = migrator.migrate(conn, known, locks=FAST)
+        result = migrator.migrate(conn, known, locks=policy)
     finally:
         blocker.release()
     assert result.mode is mode
     assert result.applied == tuple(m.name for m in known[start:])
     assert result.attempts[ORDERS_CHANGE] == 3
-    assert result.lock_wait_ms[ORDERS_CHANGE] >= 2 * FAST.timeout_ms
+    assert result.lock_wait_ms[ORDERS_CHANGE] >= 2 * policy.timeout_ms
     figures = result.to_dict()
     assert figures["attempts"][ORDERS_CHANGE] == 3
     assert set(figures["attempts"]) == set(result.applied)
@@ -187,22 +191,27 @@ def test_a_lock_held_past_the_budget_fails_cleanly_naming_the_blocker(
     assert _lock_row(conn) == 0
 
 
-def test_a_no_transaction_migration_held_past_the_budget_fails_cleanly(
+def test_a_concurrent_index_build_held_past_the_budget_fails_cleanly(
     conn: Connection, db_settings: Settings
 ) -> None:
-    """CREATE INDEX CONCURRENTLY behind another session's DDL lock on perpetual_positions:
-    a clean failure naming that session, the migration not recorded, no index (valid or
-    not) left, the lock row free; once the session is gone, the next run applies it."""
+    """CREATE INDEX CONCURRENTLY (a no-transaction migration) behind another session's DDL
+    lock on perpetual_positions: one attempt that waits the whole retry budget (its waits block
+    no one, and a retry would build again), then a clean failure naming that session, the
+    migration not recorded, no index (valid or not) left, the lock row free; once the session
+    is gone, the next run applies it."""
     migrator.migrate(conn, _upto(CONCURRENT_INDEX))
     known = KNOWN[: _index(CONCURRENT_INDEX) + 1]
     blocker = Blocker(db_settings, "perpetual_positions", "SHARE UPDATE EXCLUSIVE")
+    started = time.monotonic()
     try:
         with pytest.raises(MigrationError) as failure:
             migrator.migrate(conn, known, locks=LockPolicy(timeout_ms=200, retry_budget_ms=1_000))
     finally:
         blocker.release()
+    assert 0.9 < time.monotonic() - started < 10
     message = str(failure.value)
     assert f"Migration {CONCURRENT_INDEX} (up) could not take its locks" in message
+    assert "its concurrent statement waited 1000 ms, the whole retry budget" in message
     assert f"pid {blocker.pid}" in message and BLOCKER_APP in message
     assert "perpetual_positions (ShareUpdateExclusiveLock)" in message
     assert "0 migration(s) of this batch were applied before it" in message
@@ -214,19 +223,40 @@ def test_a_no_transaction_migration_held_past_the_budget_fails_cleanly(
     assert _index_valid(conn, "perpetual_positions_oi_open_idx") is True
 
 
-def test_a_no_transaction_migration_retries_its_statement_until_the_lock_is_free(
-    conn: Connection, db_settings: Settings, retries: RecordingHandler
+def test_a_concurrent_index_build_waits_in_one_attempt_longer_than_the_timeout(
+    conn: Connection, db_settings: Settings
 ) -> None:
     migrator.migrate(conn, _upto(CONCURRENT_INDEX))
     blocker = Blocker(db_settings, "perpetual_positions", "SHARE UPDATE EXCLUSIVE")
-    _release_after(retries, blocker, 1)
+    timer = threading.Timer(1.0, blocker.release)
+    timer.start()
     try:
         result = migrator.migrate(conn, KNOWN[: _index(CONCURRENT_INDEX) + 1], locks=FAST)
     finally:
+        timer.cancel()
         blocker.release()
-    assert result.attempts == {CONCURRENT_INDEX: 2}
+    assert result.attempts == {CONCURRENT_INDEX: 1}
     assert _index_valid(conn, "perpetual_positions_oi_open_idx") is True
     # The session's lock_timeout is back to the server's default after the migration.
+    row = conn.execute("SHOW lock_timeout").fetchone()
+    assert row is not None and row[0] == "0"
+
+
+def test_a_no_transaction_migration_retries_its_statement_until_the_lock_is_free(
+    conn: Connection, db_settings: Settings, retries: RecordingHandler
+) -> None:
+    """The oracle_prices index built without CONCURRENTLY (SHARE: blocks writes) behind a
+    writer: its statement times out, is retried, and succeeds at the 2nd attempt."""
+    migrator.migrate(conn, _upto(PLAIN_INDEX))
+    blocker = Blocker(db_settings, "oracle_prices", "ROW EXCLUSIVE")
+    _release_after(retries, blocker, 1)
+    try:
+        result = migrator.migrate(conn, KNOWN[: _index(PLAIN_INDEX) + 1], locks=FAST)
+    finally:
+        blocker.release()
+    assert result.attempts == {PLAIN_INDEX: 2}
+    assert result.lock_wait_ms[PLAIN_INDEX] >= FAST.timeout_ms
+    assert _index_valid(conn, "oracle_prices_market_height_desc_inc_price") is True
     row = conn.execute("SHOW lock_timeout").fetchone()
     assert row is not None and row[0] == "0"
 
@@ -358,3 +388,26 @@ def test_clear_db_and_reset_db_bound_their_lock_waits_too(
 def _count(conn: Connection, table: str) -> int:
     row = conn.execute(f'SELECT count(*) FROM "{table}"').fetchone()
     return int(row[0]) if row else 0
+
+
+def test_the_lambda_time_bounds_the_retries(conn: Connection, db_settings: Settings) -> None:
+    """With little Lambda time left above the reserve, the first timed-out attempt is the last:
+    the failure says the Lambda time, not the retry budget, ended the retries."""
+    start = _index(ORDERS_CHANGE)
+    migrator.migrate(conn, KNOWN[:start])
+    blocker = Blocker(db_settings, "orders")
+    try:
+        with pytest.raises(MigrationError) as failure:
+            migrator.migrate(
+                conn,
+                KNOWN[: start + 1],
+                budget=TimeBudget(lambda: 1_200, reserve_ms=1_000),
+                locks=LockPolicy(timeout_ms=200, retry_budget_ms=60_000),
+            )
+    finally:
+        blocker.release()
+    message = str(failure.value)
+    assert "1 attempt(s) each waited 200 ms" in message
+    assert "the Lambda time left (200 ms above the reserve)" in message
+    assert f"pid {blocker.pid}" in message
+    assert _lock_row(conn) == 0

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import random
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -52,6 +53,12 @@ MAX_BACKOFF_MS = 4_000
 WATCH_AFTER_S = 0.2
 WATCH_EVERY_S = 0.5
 SHOWN_QUERY = 120
+# A statement whose waits block no reader or writer: it takes SHARE UPDATE EXCLUSIVE and waits
+# for older transactions (``CREATE INDEX CONCURRENTLY``, ``DROP INDEX CONCURRENTLY``, ...).
+_CONCURRENT = re.compile(
+    r"^(?:\s|--[^\n]*\n)*(?:create\s+(?:unique\s+)?index|drop\s+index|reindex\s+\w+)\s+concurrently\b",
+    re.IGNORECASE,
+)
 
 _BLOCKERS = """
 SELECT a.pid, coalesce(a.application_name, ''), coalesce(a.state, ''),
@@ -96,6 +103,12 @@ class LockPolicy:
 
 
 WAIT_FOREVER = LockPolicy(timeout_ms=0, retry_budget_ms=0)
+
+
+def blocks_no_one_while_waiting(statement: str) -> bool:
+    """Whether ``statement`` is a concurrent index build or drop: while it waits, no reader or
+    writer queues behind it, and an attempt cut short would have to build the index again."""
+    return _CONCURRENT.match(statement) is not None
 
 
 @dataclass(frozen=True)
@@ -282,6 +295,44 @@ class LockWaits:
                 self._retry_or_give_up(name, where, failed, first, seen)
                 if count_retries:
                     self.started(name)
+
+    def once_within_budget(
+        self, conn: Connection, run: Callable[[], T], *, failing: tuple[str, str]
+    ) -> T:
+        """Run a statement that blocks no one while it waits (:func:`blocks_no_one_while_waiting`)
+        in ONE attempt whose lock wait is bounded by the retry budget (and the Lambda time) rather
+        than by the per-attempt timeout: a concurrent index build waits for every older
+        transaction of the database, and timing it out every few seconds would throw its build
+        away each time. ``conn``'s ``lock_timeout`` is set for it, then back to the policy's."""
+        name, where = failing
+        if not self.policy.bounded:
+            return self.attempt(run, _nothing, failing=lambda: failing)
+        lambda_left = self.budget.remaining_ms() - self.budget.reserve_ms
+        wait_ms = max(self.policy.timeout_ms, min(self.policy.retry_budget_ms, lambda_left))
+        conn.execute(LockPolicy(wait_ms).set_timeout(local=False))
+        started = time.monotonic()
+        try:
+            with self._watcher.watching(lambda seen: self._waiting(name, seen)):
+                return run()
+        except psycopg.errors.LockNotAvailable as exc:
+            waited = int((time.monotonic() - started) * 1000)
+            self.waited_ms[name] = self.waited_ms.get(name, 0) + waited
+            raise LockWaitExhaustedError(
+                f"{where} could not take its locks: its concurrent statement waited {wait_ms} ms, "
+                "the whole retry budget (BAZOOKA_MIGRATION_LOCK_RETRY_BUDGET_MS, or the Lambda "
+                "time left), in one attempt: while it waits it blocks no reader or writer, and "
+                f"an attempt cut short would build again. Waiting for "
+                f"{describe_blockers(self._watcher.seen)}. Let that session finish (or end it), "
+                "then run again",
+                attempts=1,
+                waited_ms=waited,
+            ) from exc
+        finally:
+            if (
+                not conn.broken
+                and conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+            ):
+                conn.execute(self.policy.set_timeout(local=False))
 
     def _retry_or_give_up(
         self, name: str, where: str, failed: int, first: float, seen: tuple[Blocker, ...]

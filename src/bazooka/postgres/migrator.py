@@ -49,7 +49,12 @@ from bazooka.outcome import EarlierSteps
 from bazooka.postgres import baseline, bookkeeping, leftovers, lock
 from bazooka.postgres.connection import Connection, one_line
 from bazooka.postgres.lock import ADVISORY_WAIT_S, UNLOCK_HINT, MigrationGuard, StaleLockRecovery
-from bazooka.postgres.lock_wait import LockPolicy, LockWaitExhaustedError, LockWaits
+from bazooka.postgres.lock_wait import (
+    LockPolicy,
+    LockWaitExhaustedError,
+    LockWaits,
+    blocks_no_one_while_waiting,
+)
 from bazooka.postgres.migrations_source import Direction, Migration
 from bazooka.postgres.sqlsplit import split_statements
 from bazooka.progress import NullProgress, TaskProgress
@@ -579,11 +584,11 @@ class _Step:
             conn.execute(waits.policy.set_timeout(local=False))
             try:
                 for statement in split_statements(script):
-                    waits.attempt(
-                        partial(self._run_statement, conn, statement),
-                        _nothing,  # autocommit: the failed statement undid itself
-                        failing=lambda: failing,
-                    )
+                    run = partial(self._run_statement, conn, statement)
+                    if blocks_no_one_while_waiting(statement):
+                        waits.once_within_budget(conn, run, failing=failing)
+                    else:  # autocommit: a failed statement undid itself
+                        waits.attempt(run, _nothing, failing=lambda: failing)
                 conn.execute(bookkeeping.record(conn, migration, direction, batch))
             finally:
                 if not conn.broken and conn.info.transaction_status == IDLE:
