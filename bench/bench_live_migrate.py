@@ -377,6 +377,7 @@ class Reader(threading.Thread):
         # No server-side prepared statements, as node-postgres (Knex) sends them: a prepared
         # SELECT * fails with "cached plan must not change result type" once a column is added.
         self.conn = psycopg.connect(conninfo, autocommit=True, prepare_threshold=None)
+        self.pid = self.conn.info.backend_pid
         self.number = number
         self.sizes = sizes
         self.origin = origin
@@ -450,7 +451,11 @@ class Sample:
     t: float
     migration_query: str | None  # the statement of Bazooka's session (None: not connected)
     migration_waiting: bool  # that session waits for a lock
-    readers_waiting: int  # readers waiting for a lock
+    waiting_readers: frozenset[int] = frozenset()  # backend pids of readers waiting for a lock
+
+    @property
+    def readers_waiting(self) -> int:
+        return len(self.waiting_readers)
 
 
 class Sampler(threading.Thread):
@@ -469,7 +474,7 @@ class Sampler(threading.Thread):
         try:
             while not self.stop.is_set():
                 rows = self.conn.execute(
-                    "SELECT application_name, wait_event_type = 'Lock', left(query, 160) "
+                    "SELECT application_name, wait_event_type = 'Lock', left(query, 160), pid "
                     "FROM pg_stat_activity WHERE datname = current_database() "
                     "AND pid <> pg_backend_pid() AND state <> 'idle'"
                 ).fetchall()
@@ -479,7 +484,7 @@ class Sampler(threading.Thread):
                         time.perf_counter() - self.origin,
                         " ".join(bazooka[0][2].split()) if bazooka else None,
                         bool(bazooka and bazooka[0][1]),
-                        sum(1 for r in rows if r[0] == READER_APP and r[1]),
+                        frozenset(r[3] for r in rows if r[0] == READER_APP and r[1]),
                     )
                 )
                 self.stop.wait(SAMPLE_INTERVAL_S)
@@ -501,6 +506,26 @@ def longest_gap(ends: Sequence[float], start: float, stop: float) -> float:
     """The longest interval within [start, stop] in which none of ``ends`` falls."""
     points = [start, *sorted(e for e in ends if start <= e <= stop), stop]
     return max(b - a for a, b in pairwise(points))
+
+
+def lock_waits_of_queries(
+    readers: Sequence[tuple[int, Sequence[Query]]],
+    samples: Sequence[Sample],
+    window: tuple[float, float],
+) -> tuple[float, float]:
+    """The most any one reader query (running in ``window``) was seen waiting for a lock while
+    Bazooka's statement itself waited for one (queued behind Bazooka's lock wait), and the most
+    one was seen waiting while that statement held its lock and worked; seconds, to the
+    sampling interval. ``readers``: (backend pid, its queries)."""
+    queued = behind_work = 0
+    for pid, queries in readers:
+        for q in queries:
+            if not (q.start < window[1] and q.end > window[0]):
+                continue
+            seen = [s for s in samples if q.start <= s.t <= q.end and pid in s.waiting_readers]
+            queued = max(queued, sum(1 for s in seen if s.migration_waiting))
+            behind_work = max(behind_work, sum(1 for s in seen if not s.migration_waiting))
+    return round(queued * SAMPLE_INTERVAL_S, 1), round(behind_work * SAMPLE_INTERVAL_S, 1)
 
 
 @dataclass(frozen=True)
@@ -576,6 +601,8 @@ class RunResult:
     during: LatencyFigures | None
     longest_stall_s: float
     migration_lock_wait_seen_s: float  # sampled: Bazooka's session waiting for a lock
+    max_queued_s: float  # sampled: a reader query waiting behind Bazooka's waiting statement
+    max_behind_work_s: float  # sampled: a reader query waiting while that statement worked
     goal_met: bool | None  # None: no goal for this mode
     blocked_by: list[dict[str, Any]] = field(default_factory=list)
 
@@ -655,6 +682,9 @@ def run_once(
             f"{errors} reader quer(ies) failed, e.g. {next(q.error for q in during if q.error)}"
         )
     figures = latency_figures(during, bound_s)
+    split = lock_waits_of_queries(
+        [(r.pid, r.queries) for r in readers], sampler.samples, (mig_start, mig_end)
+    )
     goal = None if not timeout_ms or figures is None else figures.max_ms / 1000 <= bound_s
     return RunResult(
         mode=mode,
@@ -679,6 +709,8 @@ def run_once(
             ),
             1,
         ),
+        max_queued_s=split[0],
+        max_behind_work_s=split[1],
         goal_met=goal,
         blocked_by=blocked_by(sampler.samples, (mig_start, mig_end)),
     )
@@ -694,6 +726,7 @@ def log(line: str) -> None:
 def table(results: Sequence[RunResult]) -> str:
     head = (
         f"{'run':<12} {'ok':<3} {'migration':>9} {'attempts':>8} {'lock wait':>9} {'seen':>6} "
+        f"{'queued':>6} "
         f"{'queries':>7} {'p50':>8} {'p99':>9} {'max':>9} {'stall':>7} {'> bound':>7}  goal"
     )
     lines = [head, "-" * len(head)]
@@ -706,7 +739,7 @@ def table(results: Sequence[RunResult]) -> str:
             f"{r.mode:<12} {'yes' if r.ok else 'NO':<3} {r.migration_wall_s:>8.2f}s "
             f"{attempts if attempts is not None else 'n/a':>8} "
             f"{f'{wait:.2f}s' if wait is not None else 'n/a':>9} "
-            f"{r.migration_lock_wait_seen_s:>5.1f}s "
+            f"{r.migration_lock_wait_seen_s:>5.1f}s {r.max_queued_s:>5.1f}s "
             f"{d.queries if d else 0:>7} {f'{d.p50_ms:.1f}ms' if d else '-':>8} "
             f"{f'{d.p99_ms:.0f}ms' if d else '-':>9} {f'{d.max_ms:.0f}ms' if d else '-':>9} "
             f"{r.longest_stall_s:>6.2f}s {d.over_bound if d else 0:>7}  {goal}"
@@ -726,6 +759,11 @@ def details(r: RunResult) -> list[str]:
         )
     if r.during:
         out.append(f"  during, max by query: {r.during.max_by_kind_ms}")
+        out.append(
+            f"  longest a reader query was seen waiting for a lock: {r.max_queued_s:.1f} s "
+            f"behind Bazooka's statement waiting for its lock, {r.max_behind_work_s:.1f} s "
+            "behind it working under its lock"
+        )
     retried = {k: v for k, v in r.attempts.items() if v > 1}
     if r.attempts:
         out.append(

@@ -11,6 +11,7 @@ from bench.bench_live_migrate import (
     Sizes,
     blocked_by,
     latency_figures,
+    lock_waits_of_queries,
     longest_gap,
     percentile,
     template_name,
@@ -64,12 +65,12 @@ def test_latency_figures_count_what_exceeds_the_bound() -> None:
 def test_reader_lock_waits_are_charged_to_the_migrations_statement() -> None:
     alter = "alter table orders add column x text"
     samples = [
-        Sample(1.0, alter, migration_waiting=True, readers_waiting=3),
-        Sample(1.1, alter, migration_waiting=True, readers_waiting=4),
-        Sample(1.2, "create index i on t (c)", migration_waiting=False, readers_waiting=0),
-        Sample(1.3, None, migration_waiting=False, readers_waiting=2),  # not connected
-        Sample(9.0, alter, migration_waiting=True, readers_waiting=6),  # outside the window
-    ]
+        Sample(1.0, alter, migration_waiting=True, waiting_readers=frozenset({1, 2, 3})),
+        Sample(1.1, alter, migration_waiting=True, waiting_readers=frozenset({1, 2, 3, 4})),
+        Sample(1.2, "create index i on t (c)", migration_waiting=False),
+        Sample(1.3, None, migration_waiting=False, waiting_readers=frozenset({1, 2})),
+        Sample(9.0, alter, migration_waiting=True, waiting_readers=frozenset({1, 2, 3})),
+    ]  # the fourth: Bazooka not connected; the last: outside the window
     rows = blocked_by(samples, (0.5, 2.0))
     assert rows == [
         {
@@ -79,3 +80,17 @@ def test_reader_lock_waits_are_charged_to_the_migrations_statement() -> None:
             "reader_lock_wait_s": round(7 * SAMPLE_INTERVAL_S, 1),
         }
     ]
+
+
+def test_a_queries_lock_wait_is_split_by_what_the_migration_was_doing() -> None:
+    # Reader 7 waits 0.1-0.4 behind a waiting ALTER, then 0.5-0.6 behind it working.
+    samples = [
+        Sample(round(0.1 * i, 1), "alter", migration_waiting=i < 5, waiting_readers=frozenset({7}))
+        for i in range(1, 7)
+    ]
+    readers = [(7, [Query("orders", 0.05, 0.6)]), (8, [Query("fills", 0.05, 0.6)])]
+    assert lock_waits_of_queries(readers, samples, (0.0, 1.0)) == (
+        round(4 * SAMPLE_INTERVAL_S, 1),
+        round(2 * SAMPLE_INTERVAL_S, 1),
+    )
+    assert lock_waits_of_queries(readers, samples, (2.0, 3.0)) == (0, 0)  # outside the window
