@@ -13,7 +13,8 @@ gets its own copy (``CREATE DATABASE ... TEMPLATE``) and:
    pg_sleep(--long-read-s); COMMIT``);
 3. half a second later runs ``bazooka run --migrate --json`` as a child process pointed at the
    copy, once with the lock-timeout defaults and once with ``BAZOOKA_MIGRATION_LOCK_TIMEOUT_MS=0``
-   (Knex's behaviour: wait forever), and checks its report (success, 12 applied);
+   (Knex's behaviour: wait forever), or as ``--only`` says (``timeout-N``: N ms per attempt),
+   and checks its report (success, 12 applied);
 4. reports the readers' p50 / p99 / max latency during the migration, the longest stall, the
    migration's time, its attempts and lock waits (from the report), and what the migration's
    session was doing while readers waited on a lock (``pg_stat_activity`` sampled).
