@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from bazooka.context import StepContext
@@ -96,11 +96,25 @@ def _plan_migrate(ctx: StepContext, earlier: EarlierSteps) -> MigratePlan:
 
     replay = ctx.settings.migrate_replay
     if earlier.schema_reset:
-        return migrator.plan_migrate_from_empty(bundled(), replay=replay)
-    with _pg_errors(ctx, "migrate (reading the bookkeeping)"):
-        return migrator.plan_migrate(
-            ctx.pg(), bundled(), also_pending=earlier.rolled_back, replay=replay
+        plan = migrator.plan_migrate_from_empty(bundled(), replay=replay)
+    else:
+        with _pg_errors(ctx, "migrate (reading the bookkeeping)"):
+            plan = migrator.plan_migrate(
+                ctx.pg(), bundled(), also_pending=earlier.rolled_back, replay=replay
+            )
+    if not ctx.dry_run or plan.path is not migrator.MigratePath.REPLAY or not plan.migrations:
+        return plan
+    # Only a dry run shows what each statement will lock (pglast is imported only here).
+    from bazooka.postgres import lock_plan  # noqa: PLC0415
+
+    with _pg_errors(ctx, "migrate (reading table sizes for the lock report)"):
+        report = lock_plan.lock_report(
+            None if earlier.schema_reset else ctx.pg(),
+            plan.migrations,
+            warn_rows=ctx.settings.plan_lock_warn_rows,
+            warn_bytes=ctx.settings.plan_lock_warn_bytes,
         )
+    return replace(plan, locks=report)
 
 
 def _apply_migrate(ctx: StepContext, plan: MigratePlan) -> Outcome:

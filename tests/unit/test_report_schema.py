@@ -23,6 +23,7 @@ from bazooka.kafka.create import CreationPlan, CreationResult
 from bazooka.kafka.topics import MANAGED_TOPICS, plan_topics
 from bazooka.outcome import Outcome, Skipped
 from bazooka.postgres.lock import StaleLockRecovery
+from bazooka.postgres.lock_plan import lock_report
 from bazooka.postgres.maintenance import ClearDbPlan, ClearResult, ResetPlan, ResetResult
 from bazooka.postgres.migrations_source import bundled
 from bazooka.postgres.migrator import (
@@ -105,6 +106,25 @@ SHAPES: dict[str, list[tuple[str, Outcome, dict[str, Any]]]] = {
                 "mode": STR,
                 "locked": BOOL,
                 "unknown_recorded_migrations": LIST,
+            },
+        ),
+        (
+            "plan of a dry run: with the lock report",
+            MigratePlan(
+                KNOWN[:3],
+                locked=False,
+                unknown=(),
+                bookkeeping_ready=True,
+                locks=lock_report(None, KNOWN[:3]),
+            ),
+            {
+                "migrations_to_apply": LIST,
+                "count": INT,
+                "path": STR,
+                "mode": STR,
+                "locked": BOOL,
+                "unknown_recorded_migrations": LIST,
+                "locks": OBJ,
             },
         ),
         (
