@@ -180,7 +180,7 @@ def _table_lock_line(table: dict[str, Any], sizes: dict[str, Any]) -> str:
     blocks = f" (blocks {table['blocks']})" if "blocks" in table else ""
     line = f"{escape(table['table'])}: {table['lock']}{blocks}, work: {table['work']}"
     if table.get("new_in_batch"):
-        line += ", created earlier in this batch (empty)"
+        line += ", new in this batch (empty)"
     elif table["table"] in sizes:
         size = sizes[table["table"]]
         rows = size["estimated_rows"]
