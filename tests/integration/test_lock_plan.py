@@ -147,7 +147,7 @@ def test_plan_at_step_101_warns_about_the_oracle_index_and_the_fills_check(
     with connect(db_settings) as conn:
         migrator.migrate(conn, bundled()[:101])
         _populate(conn, fills=3000, prices=2000)
-        sizes = dict(
+        sizes: dict[str, int] = dict(
             conn.execute(
                 "SELECT relname, pg_total_relation_size(oid) FROM pg_class"
                 " WHERE relname IN ('fills', 'oracle_prices') AND relkind = 'r'"
