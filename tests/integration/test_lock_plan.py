@@ -198,6 +198,19 @@ def test_plan_at_step_101_warns_about_the_oracle_index_and_the_fills_check(
     assert ran.returncode == 0, ran.stderr
     assert "locks" not in json.loads(ran.stdout)["steps"][0]["details"]
 
+    # A rollback plan reports its downs, newest first, with the catalog resolving DROP INDEX.
+    back = cli(scratch_db, "plan", "--rollback", "--force", "--json")
+    assert back.returncode == 0, back.stderr
+    down = json.loads(back.stdout)["steps"][0]["details"]["locks"]
+    assert [m["migration"] for m in down["migrations"]] == [m.name for m in bundled()[:100:-1]]
+    assert down["unknown_statements"] == 0
+    [oracle_down] = [m for m in down["migrations"] if m["migration"] == ORACLE_INDEX]
+    [drop] = oracle_down["statements"]
+    assert drop["kind"] == "DROP INDEX"
+    assert [(t["table"], t["lock"], t["work"]) for t in drop["tables"]] == [
+        ("oracle_prices", "ACCESS EXCLUSIVE", "none")
+    ]
+
 
 def test_a_table_never_analyzed_says_so_and_is_judged_by_its_bytes(
     scratch_db: dict[str, str], db_settings: Settings

@@ -25,7 +25,7 @@ from bazooka.outcome import Outcome, Skipped
 from bazooka.postgres.lock import StaleLockRecovery
 from bazooka.postgres.lock_plan import lock_report
 from bazooka.postgres.maintenance import ClearDbPlan, ClearResult, ResetPlan, ResetResult
-from bazooka.postgres.migrations_source import bundled
+from bazooka.postgres.migrations_source import Direction, bundled
 from bazooka.postgres.migrator import (
     MigratePlan,
     MigrateResult,
@@ -72,6 +72,24 @@ SHAPES: dict[str, list[tuple[str, Outcome, dict[str, Any]]]] = {
                 "locked": BOOL,
                 "unknown_recorded_migrations": LIST,
                 "unknown_in_latest_batch": LIST,
+            },
+        ),
+        (
+            "plan of a dry run: with the lock report of the downs",
+            RollbackPlan(
+                2,
+                KNOWN[-2:],
+                locked=False,
+                unknown=(),
+                locks=lock_report(None, KNOWN[-2:], direction=Direction.DOWN),
+            ),
+            {
+                "batch": (INT, NULL),
+                "migrations_to_roll_back": LIST,
+                "locked": BOOL,
+                "unknown_recorded_migrations": LIST,
+                "unknown_in_latest_batch": LIST,
+                "locks": OBJ,
             },
         ),
         (

@@ -331,6 +331,7 @@ class RollbackPlan:
     unknown: tuple[str, ...]
     note: str | None = None  # why there is nothing to roll back, when an earlier step says so
     unknown_in_batch: tuple[str, ...] = ()  # of the latest batch: no down shipped for them
+    locks: LockReport | None = None  # what each down statement will lock: dry runs only
 
     @property
     def problem(self) -> str | None:
@@ -350,17 +351,23 @@ class RollbackPlan:
         names = [m.name for m in self.migrations]
         if self.note is not None:
             return {"migrations_to_roll_back": names, "note": self.note}
-        return {
+        out: dict[str, Any] = {
             "batch": self.batch,
             "migrations_to_roll_back": names,
             "locked": self.locked,
             "unknown_recorded_migrations": list(self.unknown),
             "unknown_in_latest_batch": list(self.unknown_in_batch),
         }
+        if self.locks is not None:
+            out["locks"] = self.locks.to_dict()
+        return out
 
     def headline(self) -> str:
-        """``would roll back N migration(s)``."""
-        return f"would roll back {len(self.migrations)} migration(s)"
+        """``would roll back N migration(s)``, and the lock report's warnings if any."""
+        line = f"would roll back {len(self.migrations)} migration(s)"
+        if self.locks is not None and self.locks.warnings:
+            line += f"; {len(self.locks.warnings)} lock warning(s): heavy work on large tables"
+        return line
 
     def then(self, earlier: EarlierSteps) -> EarlierSteps:
         """Later steps of a dry run find these migrations pending again."""
