@@ -6,6 +6,7 @@ index build and the fills change, with their sizes from the catalog."""
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import psycopg
@@ -222,3 +223,18 @@ def test_a_table_never_analyzed_says_so_and_is_judged_by_its_bytes(
     locks = json.loads(done.stdout)["steps"][0]["details"]["locks"]
     assert locks["table_sizes"]["oracle_prices"]["estimated_rows"] == "unknown: never analyzed"
     assert {w["table"] for w in locks["warnings"]} >= {"fills", "oracle_prices"}
+
+
+def test_a_table_locked_by_a_running_migration_fails_the_report_clearly_not_for_ever(
+    scratch_db: dict[str, str], db_settings: Settings
+) -> None:
+    with connect(db_settings) as conn, connect(db_settings) as holder:
+        migrator.migrate(conn, bundled()[:101])
+        with holder.transaction():
+            holder.execute("LOCK TABLE oracle_prices IN ACCESS EXCLUSIVE MODE")
+            started = time.monotonic()
+            done = cli(scratch_db, "plan", "--migrate", "--json")
+            waited = time.monotonic() - started
+    assert done.returncode == 1
+    assert "a table it needs has been locked for more than 5000 ms" in done.stdout
+    assert 5 <= waited < 30

@@ -42,9 +42,11 @@ from typing import TYPE_CHECKING, Any
 
 import pglast
 import pglast.visitors
+import psycopg
 from pglast import ast
 from pglast.enums import AlterTableType, ConstrType, ObjectType
 
+from bazooka.errors import PostgresError
 from bazooka.postgres.migrations_source import Direction, Migration
 
 if TYPE_CHECKING:
@@ -54,6 +56,7 @@ INDEXER_SCHEMA = "public"
 DEFAULT_WARN_ROWS = 1_000_000
 DEFAULT_WARN_BYTES = 1 << 30  # 1 GiB
 _SHOWN_CHARS = 100  # how much of a statement a report shows
+SIZE_LOCK_TIMEOUT_MS = 5_000  # how long reading a table's size waits for a lock held on it
 
 
 class Lock(StrEnum):
@@ -639,7 +642,18 @@ def read_sizes(
     existing index among them (``DROP INDEX`` names an index, not its table)."""
     sizes: dict[str, TableSize] = {}
     owners: dict[str, str] = {}
-    rows = conn.execute(_SIZES, (INDEXER_SCHEMA, sorted(set(names)))).fetchall()
+    try:
+        with conn.transaction():
+            # pg_total_relation_size takes ACCESS SHARE on each table: a plan run while a
+            # migration holds one must not wait behind it for ever (nor queue readers behind it).
+            conn.execute(f"SET LOCAL lock_timeout = {SIZE_LOCK_TIMEOUT_MS}")
+            rows = conn.execute(_SIZES, (INDEXER_SCHEMA, sorted(set(names)))).fetchall()
+    except psycopg.errors.LockNotAvailable as exc:
+        raise PostgresError(
+            f"The lock report cannot read the tables' sizes: a table it needs has been locked "
+            f"for more than {SIZE_LOCK_TIMEOUT_MS} ms by another session (a migration running?);"
+            " plan again once it has finished"
+        ) from exc
     for name, is_index, table, reltuples, total_bytes in rows:
         if is_index:
             owners[name] = table
