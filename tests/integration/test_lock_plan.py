@@ -6,6 +6,8 @@ index build and the fills change, with their sizes from the catalog."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 from typing import Any
 
@@ -138,6 +140,15 @@ def _populate(conn: psycopg.Connection[tuple[Any, ...]], fills: int, prices: int
     conn.execute("ANALYZE fills; ANALYZE oracle_prices")
 
 
+RUN_WITHOUT_PGLAST = """
+import io, sys
+from bazooka.cli import main
+out = io.StringIO()
+code = main(["run", "--migrate", "--json"], stdout=out, stderr=sys.stderr)
+assert "pglast" not in sys.modules, "a run imported pglast"
+print(out.getvalue())
+sys.exit(code)
+"""
 ORACLE_INDEX = "20260115131341_create_index_oracle_prices_market_height_desc_inc_price.js"
 CLOSED_PNL = "20251015150717_closed_pnl.js"
 
@@ -195,7 +206,14 @@ def test_plan_at_step_101_warns_about_the_oracle_index_and_the_fills_check(
     # Above the sizes: no warning; and a real run never builds the report.
     quiet = cli({**scratch_db}, "plan", "--migrate", "--json")
     assert json.loads(quiet.stdout)["steps"][0]["details"]["locks"]["warnings"] == []
-    ran = cli(scratch_db, "run", "--migrate", "--json")
+    ran = subprocess.run(  # its own process: it must never import the plan's parser
+        [sys.executable, "-c", RUN_WITHOUT_PGLAST],
+        env=scratch_db,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert ran.returncode == 0, ran.stderr
     assert "locks" not in json.loads(ran.stdout)["steps"][0]["details"]
 
