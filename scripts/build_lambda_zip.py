@@ -8,7 +8,8 @@ The zip holds the packages at its root (Lambda's layout); the handler is
 ``bazooka.lambda_handler.handler``. Binary wheels are taken for x86_64 Linux and the given
 CPython version; confluent-kafka's wheels need glibc 2.28, so use a runtime on Amazon Linux 2023
 (python3.12 or later; the default). ``v4-proto`` is installed without its gRPC dependencies
-(grpcio, grpcio-tools: ~30 MB Bazooka never imports), and the optional ``bugsnag`` is included.
+(grpcio, grpcio-tools: ~30 MB Bazooka never imports), and the optional ``bugsnag`` is included;
+the C and Cython sources some wheels ship beside their compiled extensions are left out.
 Needs pip and PyPI; nothing is installed into the running interpreter.
 
 ``--install-into DIR`` installs the same packages, chosen by the same requirements filter, into
@@ -52,6 +53,9 @@ PLATFORMS = ["manylinux_2_28_x86_64", "manylinux2014_x86_64", "manylinux_2_17_x8
 BUILD_FILES = ("pyproject.toml", "setup.py", "README.md")  # with src/: what a wheel is built from
 WITHOUT_DEPENDENCIES = ("v4-proto",)  # its gRPC requirements are not used at runtime
 BUILD_INFO = "bazooka-lambda-build.json"  # at the zip's root: what it was built for
+# Sources of compiled extensions some wheels ship beside them (pglast: its parser's C and Cython
+# files, 3.7 MB), never read at run time.
+EXTENSION_SOURCES = ("*.c", "*.pyx", "*.pxd")
 
 
 def pip(*args: str) -> None:
@@ -166,6 +170,9 @@ def install(target: Path, python_version: str | None, builder: str | None = None
             path.unlink()
     for junk in target.glob("*.dist-info/RECORD"):
         junk.unlink()
+    for pattern in EXTENSION_SOURCES:
+        for source in target.rglob(pattern):
+            source.unlink()
     for cache in target.rglob("__pycache__"):
         shutil.rmtree(cache)
     shutil.rmtree(target / "bin", ignore_errors=True)

@@ -127,8 +127,68 @@ def print_plan_details(console: Console, report: Report) -> None:
         if not interesting:
             continue
         console.print(f"[bold]{step.name}[/]")
+        locks = interesting.pop("locks", None)
         for key, value in interesting.items():
             console.print(f"  {key}: {_short(value)}")
+        if locks is not None:
+            _print_locks(console, locks)
+
+
+def _print_locks(console: Console, locks: dict[str, Any]) -> None:
+    """``plan --migrate``'s lock report: per migration and statement, each table's lock, the
+    work done under it and the table's size; then the warnings (postgres/lock_plan.py)."""
+    sizes = locks["table_sizes"]
+    console.print(
+        "  locks (per statement: table, lock mode, work under it, size from the catalog):"
+    )
+    for migration in locks["migrations"]:
+        console.print(f"    {escape(migration['migration'])}", highlight=False)
+        for statement in migration["statements"]:
+            console.print(
+                f"      {statement['statement']}. {escape(statement['sql'])}", highlight=False
+            )
+            if "unknown" in statement:
+                console.print(
+                    f"         [yellow]unknown[/]: {escape(statement['unknown'])}", highlight=False
+                )
+            for table in statement["tables"]:
+                console.print(f"         {_table_lock_line(table, sizes)}", highlight=False)
+    thresholds = locks["thresholds"]
+    warnings = locks["warnings"]
+    limit = f"{thresholds['rows']:,} rows or {thresholds['bytes']:,} bytes"
+    if not warnings:
+        console.print(f"  lock warnings: none (heavy work on tables of at least {limit})")
+        return
+    console.print(
+        f"  [bold yellow]lock warnings[/] ({len(warnings)}; tables of at least {limit}; "
+        "see docs/operators.md#the-plans-lock-report):"
+    )
+    for warning in warnings:
+        console.print(f"    [yellow]![/] {escape(warning['message'])}", highlight=False)
+
+
+def _bytes(n: int) -> str:
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024:  # noqa: PLR2004 - the unit's base
+            return f"{n} B" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} TiB"
+
+
+def _table_lock_line(table: dict[str, Any], sizes: dict[str, Any]) -> str:
+    blocks = f" (blocks {table['blocks']})" if "blocks" in table else ""
+    line = f"{escape(table['table'])}: {table['lock']}{blocks}, work: {table['work']}"
+    if table.get("new_in_batch"):
+        line += ", new in this batch (empty)"
+    elif table["table"] in sizes:
+        size = sizes[table["table"]]
+        rows = size["estimated_rows"]
+        shown = f"~{rows:,} rows" if isinstance(rows, int) else "rows unknown (never analyzed)"
+        line += f", {shown}, {_bytes(size['bytes'])}"
+    if "note" in table:
+        line += f" [dim]({escape(table['note'])})[/]"
+    return line
 
 
 def status_tables(console: Console, status: dict[str, Any]) -> None:

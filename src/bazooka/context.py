@@ -22,10 +22,18 @@ if TYPE_CHECKING:
 class StepContext:
     """Settings, progress, time budget and the clients shared by the steps of one run."""
 
-    def __init__(self, settings: Settings, progress: TaskProgress, budget: TimeBudget) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        progress: TaskProgress,
+        budget: TimeBudget,
+        *,
+        dry_run: bool = False,
+    ) -> None:
         self.settings = settings
         self.progress = progress
         self.budget = budget
+        self.dry_run = dry_run  # plans only: a plan may then read more (the lock report)
         self._pg: Connection | None = None
         self._redis: redis.Redis | None = None
         self._admin: AdminClient | None = None

@@ -60,7 +60,7 @@ def run(
     )
     started = time.monotonic()
     shown = progress or NullRunProgress()
-    ctx = StepContext(settings, shown, budget or UnlimitedTime())
+    ctx = StepContext(settings, shown, budget or UnlimitedTime(), dry_run=dry_run)
     earlier = EarlierSteps()
     try:
         for step, outcome in zip(planned, report.steps, strict=True):

@@ -133,6 +133,10 @@ class Settings:
     pg_acquire_connection_timeout_ms: int = _env(
         "PG_ACQUIRE_CONNECTION_TIMEOUT_MS", 10_000, _integer(1)
     )
+    # plan --migrate: warn when a rewrite, scan or index build holds a lock blocking reads or
+    # writes on a table of at least this many estimated rows, or this many bytes.
+    plan_lock_warn_rows: int = _env("BAZOOKA_PLAN_LOCK_WARN_ROWS", 1_000_000, _integer(0))
+    plan_lock_warn_bytes: int = _env("BAZOOKA_PLAN_LOCK_WARN_BYTES", 1 << 30, _integer(0))
 
     # Kafka
     kafka_broker_urls: str = _env("KAFKA_BROKER_URLS", "localhost:9092", _text)

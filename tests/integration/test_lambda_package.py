@@ -89,6 +89,32 @@ def test_zip_installs_into_a_clean_directory_and_handles_an_event(
     assert body["report"]["steps"][0]["details"]["path"] == "baseline"
 
 
+def test_the_plans_parser_is_in_the_zip_and_the_handler_does_not_load_it(
+    tmp_path: Path, lambda_zip: Path
+) -> None:
+    """pglast (the plan's lock report) is a dependency like any other, so the zip has it and it
+    loads from there; the handler (no dry run) never imports it."""
+    with zipfile.ZipFile(lambda_zip) as archive:
+        assert any(n.startswith("pglast/parser.") and n.endswith(".so") for n in archive.namelist())
+        archive.extractall(tmp_path)
+    probe = (
+        "import sys; sys.path.insert(0, sys.argv[1])\n"
+        "import bazooka.lambda_handler\n"
+        "assert 'pglast' not in sys.modules\n"
+        "from bazooka.postgres.lock_plan import classify_sql\n"
+        "[s] = classify_sql('create index i on oracle_prices (x)')\n"
+        "print(s.kind, s.tables[0].lock)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-S", "-c", probe, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert done.stdout.strip() == "CREATE INDEX SHARE"
+
+
 def test_the_image_installs_what_the_zip_holds(tmp_path: Path, lambda_zip: Path) -> None:
     """The Dockerfile's builder runs the zip's own installation (one requirements filter, not
     two), and its other RUN only installs the compiler; run here for this interpreter, that

@@ -23,8 +23,9 @@ from bazooka.kafka.create import CreationPlan, CreationResult
 from bazooka.kafka.topics import MANAGED_TOPICS, plan_topics
 from bazooka.outcome import Outcome, Skipped
 from bazooka.postgres.lock import StaleLockRecovery
+from bazooka.postgres.lock_plan import lock_report
 from bazooka.postgres.maintenance import ClearDbPlan, ClearResult, ResetPlan, ResetResult
-from bazooka.postgres.migrations_source import bundled
+from bazooka.postgres.migrations_source import Direction, bundled
 from bazooka.postgres.migrator import (
     MigratePlan,
     MigrateResult,
@@ -74,6 +75,24 @@ SHAPES: dict[str, list[tuple[str, Outcome, dict[str, Any]]]] = {
             },
         ),
         (
+            "plan of a dry run: with the lock report of the downs",
+            RollbackPlan(
+                2,
+                KNOWN[-2:],
+                locked=False,
+                unknown=(),
+                locks=lock_report(None, KNOWN[-2:], direction=Direction.DOWN),
+            ),
+            {
+                "batch": (INT, NULL),
+                "migrations_to_roll_back": LIST,
+                "locked": BOOL,
+                "unknown_recorded_migrations": LIST,
+                "unknown_in_latest_batch": LIST,
+                "locks": OBJ,
+            },
+        ),
+        (
             "plan after reset_db",
             plan_rollback_after_reset(),
             {"migrations_to_roll_back": LIST, "note": STR},
@@ -105,6 +124,25 @@ SHAPES: dict[str, list[tuple[str, Outcome, dict[str, Any]]]] = {
                 "mode": STR,
                 "locked": BOOL,
                 "unknown_recorded_migrations": LIST,
+            },
+        ),
+        (
+            "plan of a dry run: with the lock report",
+            MigratePlan(
+                KNOWN[:3],
+                locked=False,
+                unknown=(),
+                bookkeeping_ready=True,
+                locks=lock_report(None, KNOWN[:3]),
+            ),
+            {
+                "migrations_to_apply": LIST,
+                "count": INT,
+                "path": STR,
+                "mode": STR,
+                "locked": BOOL,
+                "unknown_recorded_migrations": LIST,
+                "locks": OBJ,
             },
         ),
         (

@@ -37,7 +37,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import partial
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import psycopg
 from psycopg.pq import TransactionStatus
@@ -58,6 +58,9 @@ from bazooka.postgres.lock_wait import (
 from bazooka.postgres.migrations_source import Direction, Migration
 from bazooka.postgres.sqlsplit import split_statements
 from bazooka.progress import NullProgress, TaskProgress
+
+if TYPE_CHECKING:  # imports pglast: on the plan path only (postgres/lock_plan.py)
+    from bazooka.postgres.lock_plan import LockReport
 
 log = logging.getLogger(__name__)
 # Defaults for tools and tests: nothing shown, no deadline.
@@ -103,6 +106,9 @@ class MigratePlan:
     unknown: tuple[str, ...]
     bookkeeping_ready: bool  # Knex's tables and the lock row exist
     path: MigratePath = MigratePath.REPLAY
+    # What each statement will lock, with table sizes and warnings: dry runs only (its parser
+    # costs 50 ms to import), replay path only (the baseline runs on an empty database).
+    locks: LockReport | None = None
 
     @property
     def mode(self) -> TransactionMode:
@@ -117,8 +123,8 @@ class MigratePlan:
         return _unknown_problem("migrate", self.unknown)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON form."""
-        return {
+        """JSON form (``locks``: the lock report, when the plan has one)."""
+        out: dict[str, Any] = {
             "migrations_to_apply": [m.name for m in self.migrations],
             "count": len(self.migrations),
             "path": self.path.value,
@@ -126,10 +132,16 @@ class MigratePlan:
             "locked": self.locked,
             "unknown_recorded_migrations": list(self.unknown),
         }
+        if self.locks is not None:
+            out["locks"] = self.locks.to_dict()
+        return out
 
     def headline(self) -> str:
-        """``would apply N migration(s) (mode)``."""
-        return f"would apply {len(self.migrations)} migration(s) ({self.mode.value})"
+        """``would apply N migration(s) (mode)``, and the lock report's warnings if any."""
+        line = f"would apply {len(self.migrations)} migration(s) ({self.mode.value})"
+        if self.locks is not None and self.locks.warnings:
+            line += f"; {len(self.locks.warnings)} lock warning(s): heavy work on large tables"
+        return line
 
     def then(self, earlier: EarlierSteps) -> EarlierSteps:
         """Later steps of a dry run find every migration applied."""
@@ -349,6 +361,7 @@ class RollbackPlan:
     unknown: tuple[str, ...]
     note: str | None = None  # why there is nothing to roll back, when an earlier step says so
     unknown_in_batch: tuple[str, ...] = ()  # of the latest batch: no down shipped for them
+    locks: LockReport | None = None  # what each down statement will lock: dry runs only
 
     @property
     def problem(self) -> str | None:
@@ -368,17 +381,23 @@ class RollbackPlan:
         names = [m.name for m in self.migrations]
         if self.note is not None:
             return {"migrations_to_roll_back": names, "note": self.note}
-        return {
+        out: dict[str, Any] = {
             "batch": self.batch,
             "migrations_to_roll_back": names,
             "locked": self.locked,
             "unknown_recorded_migrations": list(self.unknown),
             "unknown_in_latest_batch": list(self.unknown_in_batch),
         }
+        if self.locks is not None:
+            out["locks"] = self.locks.to_dict()
+        return out
 
     def headline(self) -> str:
-        """``would roll back N migration(s)``."""
-        return f"would roll back {len(self.migrations)} migration(s)"
+        """``would roll back N migration(s)``, and the lock report's warnings if any."""
+        line = f"would roll back {len(self.migrations)} migration(s)"
+        if self.locks is not None and self.locks.warnings:
+            line += f"; {len(self.locks.warnings)} lock warning(s): heavy work on large tables"
+        return line
 
     def then(self, earlier: EarlierSteps) -> EarlierSteps:
         """Later steps of a dry run find these migrations pending again."""
