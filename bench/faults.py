@@ -512,13 +512,25 @@ def clear_db_invariants(settings: Settings, seeded: int, *, after_rerun: bool) -
 
 
 def produce_per_topic(brokers: str, per_topic: int) -> None:
+    """``per_topic`` records into each managed topic; stops unless every one was acknowledged
+    without error (``flush() == 0`` only says none is still waiting: a failed one is done)."""
     producer = Producer({"bootstrap.servers": brokers, "acks": "all", "linger.ms": 20})
+    failed: list[str] = []
+
+    def delivered(err: KafkaError | None, msg: Any) -> None:
+        if err is not None:
+            failed.append(f"{msg.topic()}[{msg.partition()}]: {err.name()}")
+
     for topic, partitions in MANAGED_TOPICS.items():
         for i in range(per_topic):
-            producer.produce(topic, value=b"r%d" % i, partition=i % partitions)
+            producer.produce(
+                topic, value=b"r%d" % i, partition=i % partitions, on_delivery=delivered
+            )
         producer.poll(0)
     if producer.flush(120) != 0:
         raise SystemExit("records were not all acknowledged")
+    if failed:
+        raise SystemExit(f"{len(failed)} record(s) not delivered: {failed[:5]}")
 
 
 def _watermarks(consumer: Consumer, tp: TopicPartition) -> tuple[int, int]:

@@ -8,11 +8,11 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import pytest
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from bazooka.budget import UnlimitedTime
@@ -161,19 +161,96 @@ def test_cluster_gets_replication_factor_three_by_default(cluster: Settings) -> 
         time.sleep(0.1)
 
 
+class _Deliveries:
+    """A producer's delivery reports: every record must be acknowledged, none with an error
+    (``flush() == 0`` only says that no record is still waiting: a failed one counts as done)."""
+
+    def __init__(self) -> None:
+        self.acked = 0
+        self.failed: list[str] = []
+
+    def __call__(self, err: KafkaError | None, msg: Message) -> None:
+        if err is None:
+            self.acked += 1
+        else:
+            self.failed.append(f"{msg.topic()}[{msg.partition()}]: {err.name()}")
+
+    def check(self, produced: int) -> None:
+        assert not self.failed, (
+            f"{len(self.failed)} of {produced} record(s) not delivered: {self.failed[:5]}"
+        )
+        assert self.acked == produced, f"{self.acked} of {produced} record(s) acknowledged"
+
+
 def _produce_everywhere(brokers: str, per_partition: int = 3) -> int:
     producer = Producer({"bootstrap.servers": brokers, "acks": "all", "linger.ms": 5})
+    deliveries = _Deliveries()
     count = 0
     for topic, partitions in MANAGED_TOPICS.items():
         for partition in range(partitions):
             for i in range(per_partition):
                 producer.produce(
-                    topic, value=f"{topic}-{partition}-{i}".encode(), partition=partition
+                    topic,
+                    value=f"{topic}-{partition}-{i}".encode(),
+                    partition=partition,
+                    on_delivery=deliveries,
                 )
                 count += 1
         producer.poll(0)
     assert producer.flush(60) == 0
+    deliveries.check(count)
     return count
+
+
+Marks = dict[str, dict[int, tuple[int, int]]]  # topic -> partition -> (low, high)
+
+
+def _watermarks(brokers: str, topics: Mapping[str, int] = MANAGED_TOPICS) -> Marks:
+    """Each partition's low and high watermarks, read from its leader."""
+    consumer = Consumer(
+        {"bootstrap.servers": brokers, "group.id": "bz-marks", "broker.address.family": "v4"}
+    )
+    try:
+        return {
+            topic: {
+                p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+                for p in range(partitions)
+            }
+            for topic, partitions in topics.items()
+        }
+    finally:
+        consumer.close()
+
+
+def _assert_holds(brokers: str, expected: Mapping[str, int]) -> Marks:
+    """What the freshly created topics hold, read from their leaders (call it with every
+    broker up, before any fault): every partition still starts at offset 0 (nothing deleted
+    it) and each topic holds ``expected`` records. The truth a clear's report must match."""
+    marks = _watermarks(brokers)
+    not_from_zero = {f"{t}[{p}]": w for t, ps in marks.items() for p, w in ps.items() if w[0]}
+    assert not not_from_zero, (
+        f"records were deleted before the clear ran, (low, high): {not_from_zero}"
+    )
+    held = {t: sum(high - low for low, high in ps.values()) for t, ps in marks.items()}
+    assert held == expected, f"the topics do not hold the acknowledged records: {held}"
+    return marks
+
+
+def _assert_reported(reported: Mapping[str, Any], truth: Marks, brokers: str) -> None:
+    """The clear's per-topic figures are the truth read before the fault; if not, say what
+    each partition of the wrong topics held then and holds now (a partition whose low
+    watermark is below its high one was not cleared to its true end)."""
+    held = {t: sum(high - low for low, high in ps.values()) for t, ps in truth.items()}
+    wrong = {t: n for t, n in reported.items() if n != held.get(t)}
+    if wrong:
+        true = {t: held.get(t) for t in wrong}
+        then = {t: truth.get(t) for t in wrong}
+        now = _watermarks(brokers, {t: len(truth[t]) for t in wrong if t in truth})
+        pytest.fail(
+            f"the clear reported {wrong}, the topics held {true}; (low, high) per partition "
+            f"before the fault: {then}, after the clear: {now}"
+        )
+    assert reported == held
 
 
 def _assert_empty(brokers: str) -> None:
@@ -254,6 +331,7 @@ def test_broker_stopped_during_clear_retries_until_a_new_leader_answers_and_coun
     )
     ensure(settings)
     produced = _produce_everywhere(settings.kafka_broker_urls, per_partition=2)
+    truth = _assert_holds(settings.kafka_broker_urls, {t: 2 * n for t, n in MANAGED_TOPICS.items()})
     records = RecordingHandler()
     admin_log = logging.getLogger("bazooka.kafka.clear")
     admin_log.addHandler(records)
@@ -271,6 +349,7 @@ def test_broker_stopped_during_clear_retries_until_a_new_leader_answers_and_coun
         ]
         assert failures, "the broker stop did not exercise the retry path"
         assert max(result["attempts"].values()) >= 2
+        _assert_reported(result["records_removed"], truth, settings.kafka_broker_urls)
         assert result["total_records_removed"] == produced
         assert result["records_removed"]["to-vulcan"] == 210 * 2
         assert "partitions_unknown" not in result
@@ -292,11 +371,15 @@ def _log_lines(stderr: str) -> list[dict[str, Any]]:
 
 def _produce_per_topic(brokers: str, per_topic: int) -> None:
     producer = Producer({"bootstrap.servers": brokers, "acks": "all", "linger.ms": 20})
+    deliveries = _Deliveries()
     for topic, partitions in MANAGED_TOPICS.items():
         for i in range(per_topic):
-            producer.produce(topic, value=b"%d" % i, partition=i % partitions)
+            producer.produce(
+                topic, value=b"%d" % i, partition=i % partitions, on_delivery=deliveries
+            )
         producer.poll(0)
     assert producer.flush(60) == 0
+    deliveries.check(per_topic * len(MANAGED_TOPICS))
 
 
 @pytest.mark.cluster
@@ -306,10 +389,13 @@ def test_clear_with_the_busiest_leader_killed_reports_exactly_what_was_produced(
     """The drill of issue 24: 2,000 records in each of the 8 topics on 3 brokers (RF 3), the
     busiest leader SIGKILLed, then `bazooka run --clear-kafka-topics --force --json` with the
     default settings: the run succeeds, reports exactly 16,000 records (2,000 per topic, in
-    the report and in the log lines) and leaves every partition empty."""
+    the report and in the log lines) and leaves every partition empty. What the topics hold
+    is read with every broker up before the kill: a record lost or deleted before the clear
+    fails there, not as a wrong count of the clear."""
     ensure(cluster)
     brokers = cluster.kafka_broker_urls
     _produce_per_topic(brokers, 2_000)
+    truth = _assert_holds(brokers, dict.fromkeys(MANAGED_TOPICS, 2_000))
     env = {k: v for k, v in service_env().items() if k != "KAFKA_REPLICATION_FACTOR"}
     env["KAFKA_BROKER_URLS"] = brokers
     _services("kill-broker", str(busiest_leader(brokers)))
@@ -318,7 +404,7 @@ def test_clear_with_the_busiest_leader_killed_reports_exactly_what_was_produced(
         report = json.loads(done.stdout)
         assert done.returncode == 0, report.get("error")
         details = report["steps"][0]["details"]
-        assert details["records_removed"] == dict.fromkeys(MANAGED_TOPICS, 2_000)
+        _assert_reported(details["records_removed"], truth, brokers)
         assert details["total_records_removed"] == 16_000
         assert details["partitions_cleared"] == 219
         _assert_empty(brokers)
@@ -350,6 +436,7 @@ def test_a_partition_without_any_leader_is_reported_unknown_and_fails_the_step(
         future.result()
     ensure(cluster)
     _produce_per_topic(brokers, 2_000)
+    _assert_holds(brokers, dict.fromkeys(MANAGED_TOPICS, 2_000))
     settings = cluster.replace(
         kafka_connection_timeout_ms=2_000,
         clear_kafka_topic_retry_ms=1_000,
