@@ -9,9 +9,10 @@ retry budget (``BAZOOKA_MIGRATION_LOCK_RETRY_BUDGET_MS``, counted from the first
 Lambda time budget would be exceeded; then it raises :class:`LockWaitExhaustedError`, naming the
 session that blocked.
 
-While an attempt runs longer than a moment, a watcher thread asks the server, on a connection
-of its own (opened on first need), who blocks it (``pg_blocking_pids``): the blocker is logged
-and shown in the progress line while waiting, and named in the failure.
+While an attempt runs longer than a moment (a quarter of the timeout, at most 0.2 s), a watcher
+thread asks the server, on a connection of its own (opened as the batch's first attempt starts,
+kept for the batch), who blocks it (``pg_blocking_pids``): the blocker is logged and shown in
+the progress line while waiting, and named in the failure.
 """
 
 from __future__ import annotations
@@ -195,7 +196,7 @@ class _Watcher:
                 return
 
     def _connect(self) -> Connection | None:
-        """The watcher's own connection, opened on first need (None when it cannot be)."""
+        """The watcher's own connection, opened once (None when it cannot be)."""
         if self._own is None or self._own.closed:
             info = self._conn.info
             params = {**info.get_parameters(), "password": info.password}
