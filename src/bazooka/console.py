@@ -24,6 +24,7 @@ from rich.progress import (
 from rich.table import Table
 
 from bazooka.logs import writing_to
+from bazooka.outcome import table_size
 from bazooka.report import Report, StepOutcome, StepStatus
 from bazooka.schedule import ScheduledStep
 from bazooka.systems import System
@@ -167,15 +168,6 @@ def _print_locks(console: Console, locks: dict[str, Any]) -> None:
         console.print(f"    [yellow]![/] {escape(warning['message'])}", highlight=False)
 
 
-def _bytes(n: int) -> str:
-    value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024:  # noqa: PLR2004 - the unit's base
-            return f"{n} B" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} TiB"
-
-
 def _table_lock_line(table: dict[str, Any], sizes: dict[str, Any]) -> str:
     blocks = f" (blocks {table['blocks']})" if "blocks" in table else ""
     line = f"{escape(table['table'])}: {table['lock']}{blocks}, work: {table['work']}"
@@ -184,8 +176,7 @@ def _table_lock_line(table: dict[str, Any], sizes: dict[str, Any]) -> str:
     elif table["table"] in sizes:
         size = sizes[table["table"]]
         rows = size["estimated_rows"]
-        shown = f"~{rows:,} rows" if isinstance(rows, int) else "rows unknown (never analyzed)"
-        line += f", {shown}, {_bytes(size['bytes'])}"
+        line += f", {table_size(rows if isinstance(rows, int) else None, size['bytes'])}"
     if "note" in table:
         line += f" [dim]({escape(table['note'])})[/]"
     return line

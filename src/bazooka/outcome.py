@@ -51,6 +51,22 @@ def total(counts: Iterable[Count]) -> Count:
     return result
 
 
+def human_bytes(n: int) -> str:
+    """``n`` bytes in B, KiB, MiB, GiB or TiB, one decimal."""
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024:  # noqa: PLR2004 - the unit's base
+            return f"{n} B" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} TiB"
+
+
+def table_size(rows: int | None, nbytes: int) -> str:
+    """``~1,234,567 rows, 1.2 GiB``: a table's estimated rows (None: never analyzed) and bytes."""
+    shown = f"~{rows:,} rows" if rows is not None else "rows unknown (never analyzed)"
+    return f"{shown}, {human_bytes(nbytes)}"
+
+
 def as_json(count: Count) -> int | str:
     """``count`` for a report: the number, or ``"unknown: <reason>"``."""
     return str(count) if isinstance(count, Unknown) else count

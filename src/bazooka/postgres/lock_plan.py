@@ -47,6 +47,7 @@ from pglast import ast
 from pglast.enums import AlterTableType, ConstrType, ObjectType
 
 from bazooka.errors import PostgresError
+from bazooka.outcome import table_size
 from bazooka.postgres.migrations_source import Direction, Migration
 
 if TYPE_CHECKING:
@@ -174,8 +175,7 @@ class TableSize:
 
     def describe(self) -> str:
         """``~1,234,567 rows, 1.2 GiB``."""
-        rows = f"~{self.rows:,} rows" if self.rows is not None else "rows unknown (never analyzed)"
-        return f"{rows}, {human_bytes(self.bytes)}"
+        return table_size(self.rows, self.bytes)
 
 
 @dataclass(frozen=True)
@@ -238,16 +238,6 @@ class LockReport:
             "unknown_statements": self.unknown_count,
             "warnings": [w.to_dict() for w in self.warnings],
         }
-
-
-def human_bytes(n: int) -> str:
-    """``n`` bytes in B, KiB, MiB, GiB or TiB, one decimal."""
-    value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024:  # noqa: PLR2004 - the unit's base
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} TiB"
 
 
 # --- classification (pure) --------------------------------------------------------------------

@@ -147,11 +147,6 @@ def describe_blockers(blockers: tuple[Blocker, ...]) -> str:
 class LockWaitExhaustedError(PostgresError):
     """The retry budget (or the Lambda time) ended before the locks could be taken."""
 
-    def __init__(self, message: str, *, attempts: int, waited_ms: int) -> None:
-        super().__init__(message)
-        self.attempts = attempts
-        self.waited_ms = waited_ms
-
 
 class _Watcher:
     """Asks, from a connection of its own, who blocks the watched session while it waits."""
@@ -310,8 +305,8 @@ class LockWaits:
         away each time. ``conn``'s ``lock_timeout`` is set for it, then back to the policy's."""
         name, where = failing
         if not self.policy.bounded:
-            return self.attempt(run, _nothing, failing=lambda: failing)
-        lambda_left = self.budget.remaining_ms() - self.budget.reserve_ms
+            return self.attempt(run, nothing_to_undo, failing=lambda: failing)
+        lambda_left = self._lambda_left_ms()
         wait_ms = max(self.policy.timeout_ms, min(self.policy.retry_budget_ms, lambda_left))
         conn.execute(LockPolicy(wait_ms).set_timeout(local=False))
         started = time.monotonic()
@@ -328,8 +323,6 @@ class LockWaits:
                 f"an attempt cut short would build again. Waiting for "
                 f"{describe_blockers(self._watcher.seen)}. Let that session finish (or end it), "
                 "then run again",
-                attempts=1,
-                waited_ms=waited,
             ) from exc
         finally:
             if (
@@ -345,7 +338,7 @@ class LockWaits:
         backoff_ms = self.policy.backoff_ms(failed, self._rng)
         spent_ms = int((time.monotonic() - first) * 1000)
         next_ends_ms = spent_ms + backoff_ms + self.policy.timeout_ms
-        lambda_left = self.budget.remaining_ms() - self.budget.reserve_ms
+        lambda_left = self._lambda_left_ms()
         if next_ends_ms > self.policy.retry_budget_ms or backoff_ms + self.policy.timeout_ms > (
             lambda_left
         ):
@@ -360,8 +353,6 @@ class LockWaits:
                 f"{self.policy.timeout_ms} ms (BAZOOKA_MIGRATION_LOCK_TIMEOUT_MS) over "
                 f"{spent_ms / 1000:.1f} s, and another would pass {why}. Waiting for "
                 f"{blockers}. Let that session finish (or end it), then run again",
-                attempts=failed,
-                waited_ms=self.waited_ms.get(name, 0),
             )
         emit(
             log,
@@ -380,6 +371,10 @@ class LockWaits:
         )
         self._sleep(backoff_ms / 1000)
         self.waited_ms[name] = self.waited_ms.get(name, 0) + backoff_ms
+
+    def _lambda_left_ms(self) -> int:
+        """The Lambda time left above the reserve."""
+        return self.budget.remaining_ms() - self.budget.reserve_ms
 
     def _waiting(self, name: str, blockers: tuple[Blocker, ...]) -> None:
         first = blockers[0]
@@ -418,10 +413,11 @@ def in_bounded_transaction(
     waits = LockWaits(conn, policy, progress=progress, budget=budget)
     try:
         waits.started(what)
-        return waits.attempt(attempt, _nothing, failing=lambda: (what, what))
+        return waits.attempt(attempt, nothing_to_undo, failing=lambda: (what, what))
     finally:
         waits.close()
 
 
-def _nothing() -> None:
-    """The transaction's rollback undid the attempt."""
+def nothing_to_undo() -> None:
+    """The undo of an attempt that undid itself: a rolled-back transaction, an autocommit
+    statement that failed."""

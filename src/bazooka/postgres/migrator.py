@@ -54,6 +54,7 @@ from bazooka.postgres.lock_wait import (
     LockWaitExhaustedError,
     LockWaits,
     blocks_no_one_while_waiting,
+    nothing_to_undo,
 )
 from bazooka.postgres.migrations_source import Direction, Migration
 from bazooka.postgres.sqlsplit import split_statements
@@ -609,7 +610,7 @@ class _Step:
                     if blocks_no_one_while_waiting(statement):
                         waits.once_within_budget(conn, run, failing=failing)
                     else:  # autocommit: a failed statement undid itself
-                        waits.attempt(run, _nothing, failing=lambda: failing)
+                        waits.attempt(run, nothing_to_undo, failing=lambda: failing)
                 conn.execute(bookkeeping.record(conn, migration, direction, batch))
             finally:
                 if not conn.broken and conn.info.transaction_status == IDLE:
@@ -806,7 +807,7 @@ def _run(
     try:
         if work.mode is TransactionMode.ONE:  # watched, and retried when bounded
             try:
-                ran = waits.attempt(batch, _nothing, failing=failing, count_retries=False)
+                ran = waits.attempt(batch, nothing_to_undo, failing=failing, count_retries=False)
             except LockWaitExhaustedError as exc:
                 raise MigrationError(f"{exc}. {_left_behind(work, states[-1])}") from exc
         else:
@@ -982,10 +983,6 @@ def _release_after_failure(conn: Connection, guard: MigrationGuard) -> None:
             f"Could not release the migration lock after a failure. {UNLOCK_HINT}",
             error=exc,
         )
-
-
-def _nothing() -> None:
-    """Nothing to undo."""
 
 
 def _rollback_quietly(conn: Connection) -> None:
