@@ -24,7 +24,7 @@ from bazooka.postgres.connection import Connection, connect
 from bazooka.postgres.lock_wait import LockPolicy
 from bazooka.postgres.migrations_source import Migration, bundled
 from bazooka.settings import Settings
-from tests.helpers import RecordingHandler, cli
+from tests.helpers import RecordingHandler, admin_dsn, cli
 
 KNOWN = bundled()
 ORDERS_CHANGE = "20250514151100_add_builder_fees_to_orders_and_fills.js"
@@ -66,12 +66,7 @@ class Blocker:
 
     def __init__(self, settings: Settings, table: str, mode: str = "ACCESS SHARE") -> None:
         self.conn = psycopg.connect(
-            host=settings.db_hostname,
-            port=settings.db_port,
-            dbname=settings.db_name,
-            user=settings.db_username,
-            password=settings.db_password.get_secret_value(),
-            application_name=BLOCKER_APP,
+            admin_dsn(settings, settings.db_name), application_name=BLOCKER_APP
         )
         self.conn.execute(f'LOCK TABLE "{table}" IN {mode} MODE')
         self.pid = self.conn.info.backend_pid
