@@ -94,15 +94,21 @@ def test_status_in_each_state(env: dict[str, str]) -> None:
     assert f"newest bundled migration: {newest}" in human.stdout
 
 
-def test_status_says_this_bazooka_is_behind_a_database_with_newer_migrations(
-    env: dict[str, str],
-) -> None:
+def _migrated_by_a_newer_indexer(env: dict[str, str]) -> None:
+    """Every bundled migration applied, then batch 2 recording one this Bazooka does not ship
+    (``20990101000000_from_a_newer_indexer.js``), as a newer indexer's Bazooka would leave."""
     with connect(make_settings(env)) as conn:
         migrator.migrate(conn, bundled())
         conn.execute(
             "INSERT INTO knex_migrations (name, batch, migration_time) "
             "VALUES ('20990101000000_from_a_newer_indexer.js', 2, now())"
         )
+
+
+def test_status_says_this_bazooka_is_behind_a_database_with_newer_migrations(
+    env: dict[str, str],
+) -> None:
+    _migrated_by_a_newer_indexer(env)
     code, state = status(env)
     assert code == 0
     assert state["postgres"]["unknown"] == ["20990101000000_from_a_newer_indexer.js"]
@@ -348,12 +354,7 @@ def test_plan_of_a_replication_factor_above_the_brokers_exits_1_as_the_run(
 def test_plan_of_migrate_or_rollback_past_migrations_not_shipped_exits_1(
     env: dict[str, str],
 ) -> None:
-    with connect(make_settings(env)) as conn:
-        migrator.migrate(conn, bundled())
-        conn.execute(
-            "INSERT INTO knex_migrations (name, batch, migration_time) "
-            "VALUES ('20990101000000_from_a_newer_indexer.js', 2, now())"
-        )
+    _migrated_by_a_newer_indexer(env)
     code, plan = _plan_json(env, "--migrate")
     assert code == 1 and plan["steps"][0]["status"] == "would_fail"
     assert "20990101000000_from_a_newer_indexer.js" in plan["steps"][0]["error"]
